@@ -15,6 +15,7 @@
 #include "app.h"
 #include "http.h"
 #include "log.h"
+#include "validate.h"
 
 #define JSON_DEPTH_MAX	16
 
@@ -382,7 +383,7 @@ body_or_respond(struct app *app, struct request *r, const struct route *route)
 {
 	struct json_tokener	*tok = NULL;
 	struct json_object	*obj = NULL;
-	size_t			 got = 0;
+	size_t			 got = 0, at;
 	int			 n, rc = -1;
 
 	if (r->method != METHOD_POST && r->method != METHOD_PUT &&
@@ -421,6 +422,11 @@ body_or_respond(struct app *app, struct request *r, const struct route *route)
 	if (route->flags & ROUTE_RAW_BODY)
 		return 0;
 
+	if (json_syntax_check(r->body, r->body_len, JSON_DEPTH_MAX, &at) != 0) {
+		respond_errorf(r, ERR_INVALID_JSON, NULL, "the request body is "
+		    "not valid JSON (at byte %zu)", at);
+		return -1;
+	}
 	if ((tok = json_tokener_new_ex(JSON_DEPTH_MAX)) == NULL) {
 		respond_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
@@ -429,9 +435,7 @@ body_or_respond(struct app *app, struct request *r, const struct route *route)
 	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
 	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-		respond_errorf(r, ERR_INVALID_JSON, NULL,
-		    "the request body is not valid JSON: %s",
-		    json_tokener_error_desc(json_tokener_get_error(tok)));
+		respond_error(r, ERR_INVALID_JSON, NULL, NULL);
 		goto out;
 	}
 	if (!json_object_is_type(obj, json_type_object)) {

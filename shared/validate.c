@@ -140,6 +140,8 @@ email_valid(const char *s)
 	return p - label >= 2;
 }
 
+/* 1 when s (valid UTF-8) holds a C0 or C1 control or DEL; TEXT may hold
+ * newlines and tabs. */
 static int
 has_control(const char *s, int allow_space_controls)
 {
@@ -148,6 +150,9 @@ has_control(const char *s, int allow_space_controls)
 
 		if (c == 0x7f || (c < 0x20 && !(allow_space_controls &&
 		    (c == '\n' || c == '\t' || c == '\r'))))
+			return 1;
+		if (c == 0xc2 && (unsigned char)s[1] >= 0x80 &&
+		    (unsigned char)s[1] <= 0x9f)
 			return 1;
 	}
 	return 0;
@@ -390,4 +395,167 @@ fields_or_respond(struct request *r, const struct field *table, void *out)
 	if (rc != 0)
 		respond_error(r, ERR_VALIDATION, msg, path);
 	return rc;
+}
+
+struct jscan {
+	const char	*p;
+	const char	*end;
+	int		 depth;
+};
+
+static void
+jscan_space(struct jscan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+	    *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static int
+jscan_literal(struct jscan *s, const char *word)
+{
+	size_t	len = strlen(word);
+
+	if ((size_t)(s->end - s->p) < len || memcmp(s->p, word, len) != 0)
+		return -1;
+	s->p += len;
+	return 0;
+}
+
+static int
+jscan_string(struct jscan *s)
+{
+	int	i;
+
+	if (s->p == s->end || *s->p != '"')
+		return -1;
+	for (s->p++; s->p < s->end; s->p++) {
+		unsigned char c = (unsigned char)*s->p;
+
+		if (c == '"') {
+			s->p++;
+			return 0;
+		}
+		if (c < 0x20)
+			return -1;
+		if (c != '\\')
+			continue;
+		if (++s->p == s->end)
+			return -1;
+		if (*s->p == 'u') {
+			for (i = 0; i < 4; i++)
+				if (++s->p == s->end ||
+				    !isxdigit((unsigned char)*s->p))
+					return -1;
+		} else if (strchr("\"\\/bfnrt", *s->p) == NULL || *s->p == '\0')
+			return -1;
+	}
+	return -1;
+}
+
+static int
+jscan_digits(struct jscan *s)
+{
+	const char	*start = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	return s->p > start ? 0 : -1;
+}
+
+static int
+jscan_number(struct jscan *s)
+{
+	if (s->p < s->end && *s->p == '-')
+		s->p++;
+	if (s->p < s->end && *s->p == '0')
+		s->p++;
+	else if (jscan_digits(s) != 0)
+		return -1;
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (jscan_digits(s) != 0)
+			return -1;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (jscan_digits(s) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+jscan_value(struct jscan *s)
+{
+	char	close;
+
+	jscan_space(s);
+	if (s->p == s->end)
+		return -1;
+	switch (*s->p) {
+	case '"':
+		return jscan_string(s);
+	case 't':
+		return jscan_literal(s, "true");
+	case 'f':
+		return jscan_literal(s, "false");
+	case 'n':
+		return jscan_literal(s, "null");
+	case '{':
+	case '[':
+		break;
+	default:
+		return jscan_number(s);
+	}
+	if (s->depth-- == 0)
+		return -1;
+	close = *s->p == '{' ? '}' : ']';
+	s->p++;
+	jscan_space(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		s->depth++;
+		return 0;
+	}
+	for (;;) {
+		if (close == '}') {
+			jscan_space(s);
+			if (jscan_string(s) != 0)
+				return -1;
+			jscan_space(s);
+			if (s->p == s->end || *s->p++ != ':')
+				return -1;
+		}
+		if (jscan_value(s) != 0)
+			return -1;
+		jscan_space(s);
+		if (s->p == s->end)
+			return -1;
+		if (*s->p == close) {
+			s->p++;
+			s->depth++;
+			return 0;
+		}
+		if (*s->p++ != ',')
+			return -1;
+	}
+}
+
+int
+json_syntax_check(const char *buf, size_t len, int maxdepth, size_t *at)
+{
+	struct jscan	s = { buf, buf + len, maxdepth };
+
+	if (jscan_value(&s) == 0) {
+		jscan_space(&s);
+		if (s.p == s.end)
+			return 0;
+	}
+	if (s.p > s.end)
+		s.p = s.end;
+	*at = (size_t)(s.p - buf);
+	return -1;
 }

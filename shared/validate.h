@@ -87,6 +87,14 @@ int	money_parse(const char *text, int64_t *paisa);
 /* Paisa to a JSON number of rupees, exact (e.g. 149999 -> 1499.99). */
 struct json_object	*money_json(int64_t paisa);
 
+/*
+ * Strict RFC 8259 syntax check of a whole JSON text, nested at most
+ * maxdepth deep. json-c alone lets through single-quoted keys, NaN and
+ * Infinity even in strict mode, so bodies pass this first. Returns 0, or -1
+ * with the byte offset of the first error in *at.
+ */
+int	json_syntax_check(const char *buf, size_t len, int maxdepth, size_t *at);
+
 /* 1 when s is valid UTF-8 without NUL; sets *chars to its code points. */
 int	utf8_valid(const char *s, size_t len, size_t *chars);
 

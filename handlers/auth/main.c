@@ -9,6 +9,7 @@
  *	GET    /v1/api-keys
  *	DELETE /v1/api-keys/:id
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -120,7 +121,7 @@ static const struct field register_fields[] = {
 };
 
 struct login_in {
-	const char	*email;
+	char		*email;		/* lower-cased before the lookup */
 	const char	*password;
 };
 
@@ -254,10 +255,12 @@ handle_login(struct app *app, struct request *r)
 	struct json_object	*data = NULL;
 	PGresult		*user = NULL, *merchant = NULL;
 	const char		*params[1];
-	char			 id[RANDOM_ID_MAX];
+	char			 id[RANDOM_ID_MAX], *p;
 
 	if (fields_or_respond(r, login_fields, &in) != 0)
 		return;
+	for (p = in.email; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
 	params[0] = in.email;
 	if ((user = query_or_respond(app, r, sql[STMT_LOGIN_LOOKUP], 1,
 	    params)) == NULL)
