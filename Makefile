@@ -5,6 +5,7 @@
 #   make test             every test: unit tests, then end-to-end on a private stack
 #   make unit             unit tests only
 #   make SANITIZE=1       build with AddressSanitizer and UBSan (into build-asan/)
+#   make memcheck         unit tests under valgrind, end-to-end tests against ASan+UBSan pools
 #   make install          binaries to $(DESTDIR)$(PREFIX)/lib/commerce/bin, SQL, nginx templates
 #   make WERROR=1         warnings are errors (CI sets CI=true, which implies it)
 
@@ -49,7 +50,7 @@ UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT	 = $(BUILD)/tests/unit
 
-.PHONY: all test unit e2e install clean deps
+.PHONY: all test unit e2e memcheck install clean deps
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(UNIT)
@@ -87,6 +88,20 @@ unit: $(UNIT)
 
 e2e: all
 	tests/run-e2e
+
+# Memory errors and leaks: valgrind on the unit tests; the end-to-end suite
+# against pools built with ASan and UBSan, whose reports land in
+# var/sanitizer/ (an empty folder is a clean run).
+memcheck: all
+	valgrind -q --leak-check=full --error-exitcode=9 $(UNIT)
+	$(MAKE) --no-print-directory SANITIZE=1 all
+	rm -rf var/sanitizer && mkdir -p var/sanitizer
+	BIN_DIR=$(CURDIR)/build-asan/bin \
+	ASAN_OPTIONS=log_path=$(CURDIR)/var/sanitizer/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/var/sanitizer/ubsan:print_stacktrace=1 \
+	    tests/run-e2e
+	@if [ -n "$$(ls var/sanitizer)" ]; then cat var/sanitizer/*; exit 1; fi
+	@echo "memcheck: no sanitizer reports"
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/commerce/bin $(DESTDIR)$(PREFIX)/share/commerce/sql \

@@ -65,16 +65,16 @@ static const char *const method_names[METHOD__MAX] = {
 };
 
 static FCGX_Request		fcgx;
-static volatile sig_atomic_t	serving;
 static volatile sig_atomic_t	stop_requested;
 
+/* SIGTERM between requests ends the accept (no SA_RESTART); during one,
+ * the request is finished first. */
 static void
 on_term(int sig)
 {
 	(void)sig;
-	if (!serving)
-		_exit(0);
 	stop_requested = 1;
+	FCGX_ShutdownPending();
 }
 
 int
@@ -169,7 +169,6 @@ request_accept(struct app *app, struct request *r)
 	memset(r, 0, sizeof(*r));
 	if (FCGX_Accept_r(&fcgx) < 0)
 		return -1;
-	serving = 1;
 	r->fcgx = &fcgx;
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
 
@@ -244,7 +243,6 @@ request_finish(struct app *app, struct request *r)
 	arena_free(&r->arena);
 	FCGX_Finish_r(&fcgx);
 	log_request_id("");
-	serving = 0;
 	if (stop_requested)
 		exit(0);
 }

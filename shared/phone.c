@@ -29,7 +29,7 @@ np_mobile(const char *d)
 int
 phone_normalize(const char *in, int allow_foreign, char out[PHONE_E164_MAX])
 {
-	char		 d[24];
+	char		 d[24], *digits = d;	/* digits: d less any "00" */
 	size_t		 n = 0;
 	int		 international = 0;
 	const char	*p = in;
@@ -52,23 +52,23 @@ phone_normalize(const char *in, int allow_foreign, char out[PHONE_E164_MAX])
 	}
 	d[n] = '\0';
 	if (!international && n > 2 && d[0] == '0' && d[1] == '0') {
-		memmove(d, d + 2, n - 1);
+		digits += 2;
 		n -= 2;
 		international = 1;
 	}
-	if (n == 10 && !international && np_mobile(d)) {
-		snprintf(out, PHONE_E164_MAX, "+977%s", d);
+	if (n == 10 && !international && np_mobile(digits)) {
+		snprintf(out, PHONE_E164_MAX, "+977%.10s", digits);
 		return 0;
 	}
-	if (n == 13 && strncmp(d, "977", 3) == 0) {
-		if (!np_mobile(d + 3))
+	if (n == 13 && strncmp(digits, "977", 3) == 0) {
+		if (!np_mobile(digits + 3))
 			return -1;
-		snprintf(out, PHONE_E164_MAX, "+%s", d);
+		snprintf(out, PHONE_E164_MAX, "+%.15s", digits);
 		return 0;
 	}
 	if (allow_foreign && international && n >= 8 && n <= 15 &&
-	    d[0] != '0' && strncmp(d, "977", 3) != 0) {
-		snprintf(out, PHONE_E164_MAX, "+%s", d);
+	    digits[0] != '0' && strncmp(digits, "977", 3) != 0) {
+		snprintf(out, PHONE_E164_MAX, "+%.15s", digits);
 		return 0;
 	}
 	return -1;

@@ -253,9 +253,11 @@ validate_value(struct vctx *v, struct json_object *val, const struct field *f,
 	case FIELD_INT:
 		if (t != json_type_int)
 			break;
-		errno = 0;
+		/* json-c keeps numbers above INT64_MAX as uint64 (saturated
+		 * at UINT64_MAX) and get_int64 clamps them: refuse those. */
 		n = json_object_get_int64(val);
-		if (errno != 0 || n < f->min || n > f->max)
+		if ((n == INT64_MAX && json_object_get_uint64(val) !=
+		    (uint64_t)INT64_MAX) || n < f->min || n > f->max)
 			break;
 		num->present = 1;
 		num->value = n;
@@ -463,15 +465,28 @@ jscan_digits(struct jscan *s)
 	return s->p > start ? 0 : -1;
 }
 
+/* A number; an integer (no fraction, no exponent) must fit in int64. */
 static int
 jscan_number(struct jscan *s)
 {
+	const char	*start = s->p, *digits;
+	size_t		 n;
+
 	if (s->p < s->end && *s->p == '-')
 		s->p++;
+	digits = s->p;
 	if (s->p < s->end && *s->p == '0')
 		s->p++;
 	else if (jscan_digits(s) != 0)
 		return -1;
+	n = (size_t)(s->p - digits);
+	if ((s->p == s->end || (*s->p != '.' && *s->p != 'e' &&
+	    *s->p != 'E')) && (n > 19 || (n == 19 && memcmp(digits,
+	    *start == '-' ? "9223372036854775808" : "9223372036854775807",
+	    19) > 0))) {
+		s->p = start;
+		return -1;
+	}
 	if (s->p < s->end && *s->p == '.') {
 		s->p++;
 		if (jscan_digits(s) != 0)
@@ -526,8 +541,9 @@ jscan_value(struct jscan *s)
 			if (jscan_string(s) != 0)
 				return -1;
 			jscan_space(s);
-			if (s->p == s->end || *s->p++ != ':')
+			if (s->p == s->end || *s->p != ':')
 				return -1;
+			s->p++;
 		}
 		if (jscan_value(s) != 0)
 			return -1;
@@ -539,8 +555,9 @@ jscan_value(struct jscan *s)
 			s->depth++;
 			return 0;
 		}
-		if (*s->p++ != ',')
+		if (*s->p != ',')
 			return -1;
+		s->p++;
 	}
 }
 
