@@ -108,8 +108,15 @@ authenticate_or_respond(struct app *app, struct request *r,
 	PGresult	*res;
 	int		 rc = -1;
 
-	if (route->flags & ROUTE_OPEN)
+	if (route->flags & ROUTE_OPEN) {
+		/* No merchant: drop the scope a previous request left. */
+		if (app->db.scope[0] != '\0' &&
+		    db_scope(&app->db, NULL) != DB_OK) {
+			respond_error(r, ERR_UNAVAILABLE, NULL, NULL);
+			return -1;
+		}
 		return 0;
+	}
 	if ((token = bearer_token(r->authorization)) == NULL) {
 		respond_error(r, ERR_UNAUTHORIZED, r->authorization == NULL ?
 		    "an Authorization: Bearer header is required" :
@@ -123,6 +130,7 @@ authenticate_or_respond(struct app *app, struct request *r,
 	    == NULL)
 		return -1;
 	if (PQntuples(res) != 1) {
+		db_scope_known(&app->db, "");
 		respond_error(r, ERR_UNAUTHORIZED, "the token or API key is "
 		    "invalid, expired or revoked", NULL);
 		goto out;

@@ -27,7 +27,9 @@ void	app_free(struct app *);
 /*
  * The gates every request passes before its handler, in order: credential
  * (401 unless the route is open), then rate limit (429). Each returns 0, or
- * -1 having answered.
+ * -1 having answered. Afterwards the database session's merchant scope is
+ * the caller's (auth_resolve sets it in the query that checks the
+ * credential), or none on an open route.
  */
 int	authenticate_or_respond(struct app *, struct request *, const struct route *);
 int	rate_limit_or_respond(struct app *, struct request *, const struct route *);

@@ -97,9 +97,9 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    &cfg->body_max, err, errlen) != 0 ||
 	    env_long("TOKEN_TTL_SECONDS", 86400, 60, 31536000,
 	    &cfg->token_ttl, err, errlen) != 0 ||
-	    env_long("RATE_LIMIT_PER_MINUTE", 600, 1, 1000000,
+	    env_long("RATE_LIMIT_PER_MINUTE", 600, 1, 1000000000,
 	    &cfg->rate_limit, err, errlen) != 0 ||
-	    env_long("RATE_LIMIT_OPEN_PER_MINUTE", 20, 1, 1000000,
+	    env_long("RATE_LIMIT_OPEN_PER_MINUTE", 20, 1, 1000000000,
 	    &cfg->rate_limit_open, err, errlen) != 0)
 		return -1;
 

@@ -40,12 +40,18 @@ static const struct {
 	    "an account with this email already exists" },
 	[ERR_CONFLICT] = { 409, "conflict",
 	    "the request conflicts with the current state" },
+	[ERR_OUT_OF_STOCK] = { 409, "out_of_stock",
+	    "not enough stock for this order" },
+	[ERR_INVALID_TRANSITION] = { 409, "invalid_transition",
+	    "the order cannot move to that status from its current one" },
 	[ERR_PAYLOAD_TOO_LARGE] = { 413, "payload_too_large",
 	    "the request body is too large" },
 	[ERR_UNSUPPORTED_MEDIA_TYPE] = { 415, "unsupported_media_type",
 	    "the request body must be application/json" },
 	[ERR_VALIDATION] = { 422, "validation_failed",
 	    "a field is invalid" },
+	[ERR_IDEMPOTENCY_KEY_REUSED] = { 422, "idempotency_key_reused",
+	    "this Idempotency-Key was used with a different request" },
 	[ERR_RATE_LIMITED] = { 429, "rate_limited",
 	    "too many requests; retry after the time in Retry-After" },
 	[ERR_INTERNAL] = { 500, "internal_error",
@@ -235,8 +241,6 @@ request_finish(struct app *app, struct request *r)
 	log_access(r->method_name, r->path, r->status, ms,
 	    r->principal.merchant_id[0] != '\0' ?
 	    r->principal.merchant_id : NULL);
-	if (app->db.scope[0] != '\0')
-		db_scope(&app->db, NULL);
 	if (r->json != NULL)
 		json_object_put(r->json);
 	wipe(&r->principal, sizeof(r->principal));
@@ -539,6 +543,23 @@ respond_data(struct request *r, int status, struct json_object *data)
 	json_object_object_add(env, "success", json_object_new_boolean(1));
 	json_object_object_add(env, "data", data);
 	respond_envelope(r, status, env);
+}
+
+char *
+envelope_text(struct request *r, struct json_object *data, size_t *len)
+{
+	struct json_object	*env;
+	const char		*s;
+	char			*copy;
+
+	env = json_object_new_object();
+	json_object_object_add(env, "success", json_object_new_boolean(1));
+	json_object_object_add(env, "data", data);
+	s = json_object_to_json_string_length(env,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+	copy = arena_strndup(&r->arena, s, *len);
+	json_object_put(env);
+	return copy;
 }
 
 void

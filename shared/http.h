@@ -40,9 +40,12 @@ enum api_error {
 	ERR_METHOD_NOT_ALLOWED,
 	ERR_EMAIL_TAKEN,
 	ERR_CONFLICT,
+	ERR_OUT_OF_STOCK,
+	ERR_INVALID_TRANSITION,
 	ERR_PAYLOAD_TOO_LARGE,
 	ERR_UNSUPPORTED_MEDIA_TYPE,
 	ERR_VALIDATION,
+	ERR_IDEMPOTENCY_KEY_REUSED,
 	ERR_RATE_LIMITED,
 	ERR_INTERNAL,
 	ERR_UNAVAILABLE,
@@ -140,6 +143,10 @@ void	response_header(struct request *r, const char *name, const char *fmt, ...)
 
 /* Answers {"success": true, "data": data}; takes ownership of data. */
 void	respond_data(struct request *r, int status, struct json_object *data);
+
+/* The text of {"success": true, "data": data}, in the arena (NULL when out
+ * of memory); takes ownership of data. respond_raw() sends it later. */
+char	*envelope_text(struct request *r, struct json_object *data, size_t *len);
 
 /* Answers an error envelope. message NULL means the table's default; field,
  * when given, becomes details.field. */
