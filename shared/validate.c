@@ -14,6 +14,8 @@
 
 #define PATH_MAX_LEN	128
 
+const char	FIELD_NULL[] = "";
+
 int
 utf8_valid(const char *s, size_t len, size_t *chars)
 {
@@ -285,6 +287,33 @@ validate_value(struct vctx *v, struct json_object *val, const struct field *f,
 			return vfail(v, path, "%s: out of memory", path);
 		return validate_into(v, val, f->sub, *(void **)(void *)slot,
 		    path);
+	case FIELD_STRING_ARRAY:
+		if (t != json_type_array)
+			break;
+		len = json_object_array_length(val);
+		if ((int64_t)len < f->min || (int64_t)len > f->max)
+			break;
+		arr->n = len;
+		if ((arr->items = arena_alloc(v->arena,
+		    sizeof(char *) * (len ? len : 1))) == NULL)
+			return vfail(v, path, "%s: out of memory", path);
+		for (i = 0; i < len; i++) {
+			struct json_object *el = json_object_array_get_idx(val, i);
+			const struct field item = { f->name, FIELD_STRING,
+			    REQUIRED, 1, (int64_t)f->elem_size, 0, NULL, 0,
+			    NULL };
+
+			if (snprintf(sub, sizeof(sub), "%s[%zu]", path, i) >=
+			    (int)sizeof(sub))
+				return vfail(v, path, "%s is nested too deeply",
+				    path);
+			if (json_object_is_type(el, json_type_null))
+				return vfail(v, sub, "%s must not be null", sub);
+			if (validate_value(v, el, &item,
+			    (char *)((const char **)arr->items + i), sub) != 0)
+				return -1;
+		}
+		return 0;
 	case FIELD_ARRAY:
 		if (t != json_type_array)
 			break;
@@ -331,6 +360,9 @@ validate_value(struct vctx *v, struct json_object *val, const struct field *f,
 	case FIELD_ARRAY:
 		return vfail(v, path, "%s must be an array of %" PRId64 " to %"
 		    PRId64 " items", path, f->min, f->max);
+	case FIELD_STRING_ARRAY:
+		return vfail(v, path, "%s must be an array of %" PRId64 " to %"
+		    PRId64 " strings", path, f->min, f->max);
 	default:
 		return vfail(v, path, "%s must be a string", path);
 	}
@@ -358,10 +390,19 @@ validate_into(struct vctx *v, struct json_object *obj,
 	for (f = table; f->name != NULL; f++) {
 		snprintf(path, sizeof(path), "%s%s%s", prefix,
 		    *prefix ? "." : "", f->name);
-		if (!json_object_object_get_ex(obj, f->name, &val) ||
-		    json_object_is_type(val, json_type_null)) {
-			if (f->required)
+		if (!json_object_object_get_ex(obj, f->name, &val)) {
+			if (f->required == REQUIRED)
 				return vfail(v, path, "%s is required", path);
+			continue;
+		}
+		if (json_object_is_type(val, json_type_null)) {
+			if (f->required == REQUIRED)
+				return vfail(v, path, "%s is required", path);
+			if (f->required != NULLABLE)
+				return vfail(v, path, "%s must not be null",
+				    path);
+			*(const char **)(void *)((char *)out + f->offset) =
+			    FIELD_NULL;
 			continue;
 		}
 		if (validate_value(v, val, f, (char *)out + f->offset,
@@ -465,28 +506,15 @@ jscan_digits(struct jscan *s)
 	return s->p > start ? 0 : -1;
 }
 
-/* A number; an integer (no fraction, no exponent) must fit in int64. */
 static int
 jscan_number(struct jscan *s)
 {
-	const char	*start = s->p, *digits;
-	size_t		 n;
-
 	if (s->p < s->end && *s->p == '-')
 		s->p++;
-	digits = s->p;
 	if (s->p < s->end && *s->p == '0')
 		s->p++;
 	else if (jscan_digits(s) != 0)
 		return -1;
-	n = (size_t)(s->p - digits);
-	if ((s->p == s->end || (*s->p != '.' && *s->p != 'e' &&
-	    *s->p != 'E')) && (n > 19 || (n == 19 && memcmp(digits,
-	    *start == '-' ? "9223372036854775808" : "9223372036854775807",
-	    19) > 0))) {
-		s->p = start;
-		return -1;
-	}
 	if (s->p < s->end && *s->p == '.') {
 		s->p++;
 		if (jscan_digits(s) != 0)

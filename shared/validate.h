@@ -14,6 +14,14 @@
  *                     by the sub-table (NULL when absent)
  *   FIELD_ARRAY       struct jarray (count and arena array of sub-structs,
  *                     each elem_size bytes, filled by the sub-table)
+ *   FIELD_STRING_ARRAY
+ *                     struct jarray of const char * (each a FIELD_STRING of
+ *                     1 to elem_size characters; min and max bound the count)
+ *
+ * JSON null is refused, except for a NULLABLE string field, where it
+ * stores FIELD_NULL (so PATCH can tell "clear it" from "leave it").
+ * FIELD_INT bounds must lie inside int64 strictly: json-c saturates
+ * out-of-range numbers to the extremes.
  */
 #ifndef COMMERCE_VALIDATE_H
 #define COMMERCE_VALIDATE_H
@@ -38,6 +46,7 @@ enum field_kind {
 	FIELD_BOOL,
 	FIELD_OBJECT,
 	FIELD_ARRAY,
+	FIELD_STRING_ARRAY,
 };
 
 struct jnum {
@@ -50,8 +59,12 @@ struct jarray {
 	void	*items;
 };
 
-#define REQUIRED	1
 #define OPTIONAL	0
+#define REQUIRED	1
+#define NULLABLE	2	/* optional; null stores FIELD_NULL */
+
+/* What a NULLABLE string field holds when the body sent null. */
+extern const char	FIELD_NULL[];
 
 struct field {
 	const char		*name;
@@ -61,7 +74,8 @@ struct field {
 	int64_t			 max;
 	size_t			 offset;
 	const struct field	*sub;		/* OBJECT and ARRAY */
-	size_t			 elem_size;	/* OBJECT and ARRAY */
+	size_t			 elem_size;	/* OBJECT, ARRAY; STRING_ARRAY:
+						   characters per item */
 	const char *const	*choices;	/* ENUM */
 };
 

@@ -228,3 +228,188 @@ def psql(sql, app=False, check=True):
     p = script("psql", *args)
     assert p.returncode == 0 or not check, f"scripts/psql {' '.join(args)} failed ({p.returncode}): {p.stderr or p.stdout}"
     return p.stdout
+
+
+# --- products, customers, orders ---------------------------------------------
+
+import threading  # noqa: E402  (appended section: the helpers below need it)
+
+ID_RE = {prefix: re.compile(r"^%s_[a-z2-7]{20}$" % prefix) for prefix in ("prod", "cus", "ord")}
+ORDER_NUMBER_RE = re.compile(r"^ORD-(\d{4})-(\d{4,})$")
+
+
+class RawJSON(str):
+    """A value sent as this exact JSON text (e.g. RawJSON("1e3")), for inputs
+    json.dumps cannot spell. Use with call_json()."""
+
+
+def dumps_raw(body):
+    """json.dumps, with every RawJSON value written verbatim."""
+    raws = {}
+
+    def mark(value):
+        if isinstance(value, RawJSON):
+            token = f"@@raw{len(raws)}@@"
+            raws[token] = str(value)
+            return token
+        if isinstance(value, dict):
+            return {k: mark(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        return value
+
+    text = json.dumps(mark(body))
+    for token, raw in raws.items():
+        text = text.replace(json.dumps(token), raw)
+    return text
+
+
+def call_json(method, path, body, **kw):
+    """call() with a body that may hold RawJSON values."""
+    return call(method, path, raw=dumps_raw(body), **kw)
+
+
+def assert_id(value, prefix):
+    assert isinstance(value, str) and ID_RE[prefix].match(value), f"bad {prefix} id {value!r}"
+
+
+def assert_validation(resp, field):
+    """422 validation_failed naming `field` in the message and details.field."""
+    err = assert_envelope_error(resp, 422, "validation_failed")
+    assert field in err["message"], f"message {err['message']!r} does not name {field!r}"
+    assert (err.get("details") or {}).get("field") == field, f"details.field is not {field!r}: {err}"
+    return err
+
+
+def assert_not_found(resp):
+    return assert_envelope_error(resp, 404, "not_found")
+
+
+def raw_member(text, name):
+    """The JSON text of the first `"name": <number>` in a response body, e.g.
+    "1499.99", to check how a number is spelled, not just its value."""
+    m = re.search(r'"%s"\s*:\s*(-?[0-9][0-9.eE+-]*)' % re.escape(name), text)
+    return m.group(1) if m else None
+
+
+def unique_sku(prefix="E2E"):
+    return f"{prefix}-{uuid.uuid4().hex[:12].upper()}"
+
+
+def product_body(**overrides):
+    body = {"name": "E2E Blue jacket", "price": 1499.99, "sku": unique_sku(), "stock": 10}
+    body.update(overrides)
+    return body
+
+
+def create_product(token, **overrides):
+    return assert_ok(call("POST", "/v1/products", product_body(**overrides), token=token), 201)
+
+
+def get_product(token, product_id):
+    return assert_ok(call("GET", f"/v1/products/{product_id}", token=token))
+
+
+def stock_of(token, product_id):
+    return get_product(token, product_id)["stock"]
+
+
+def customer_body(**overrides):
+    body = {"firstName": "Sita", "lastName": "Sharma", "phone": random_phone()}
+    body.update(overrides)
+    return body
+
+
+def create_customer(token, **overrides):
+    return assert_ok(call("POST", "/v1/customers", customer_body(**overrides), token=token), 201)
+
+
+def order_body(items, customer_id=None, customer=None, **overrides):
+    """items: [(productId, quantity), ...] or ready dicts. Without customer_id
+    or customer, a new customer {firstName, phone} with a fresh phone."""
+    body = {"items": [i if isinstance(i, dict) else {"productId": i[0], "quantity": i[1]} for i in items],
+            "shippingAddress": {"street": "Thamel Marg", "city": "Kathmandu"}}
+    if customer_id is not None:
+        body["customerId"] = customer_id
+    elif customer is not None:
+        body["customer"] = customer
+    else:
+        body["customer"] = {"firstName": "Ram", "phone": random_phone()}
+    body.update(overrides)
+    return body
+
+
+def create_order(token, items, **kw):
+    return assert_ok(call("POST", "/v1/orders", order_body(items, **kw), token=token), 201)
+
+
+def move_order(token, order_id, status, note=None):
+    body = {"status": status} if note is None else {"status": status, "note": note}
+    return call("POST", f"/v1/orders/{order_id}/status", body, token=token)
+
+
+def list_page(token, path, key, **params):
+    """One list page: (rows, nextCursor); checks the list shape."""
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None},
+                                   quote_via=urllib.parse.quote)  # ' ' as %20, '+' as %2B
+    data = assert_ok(call("GET", path + ("?" + query if query else ""), token=token))
+    assert set(data) == {key, "nextCursor"}, f"list keys are {sorted(data)}, expected {key!r} and nextCursor"
+    assert isinstance(data[key], list), f"{key} is not a list: {data}"
+    cursor = data["nextCursor"]
+    assert cursor is None or (isinstance(cursor, str) and cursor), f"bad nextCursor {cursor!r}"
+    return data[key], cursor
+
+
+def list_all(token, path, key, limit, max_pages=30, between_pages=None, **params):
+    """Walk every page; returns (rows, pages). between_pages() runs after the first page."""
+    rows, pages, cursor = [], 0, None
+    while True:
+        page, cursor = list_page(token, path, key, limit=limit, cursor=cursor, **params)
+        pages += 1
+        assert len(page) <= limit, f"page of {len(page)} rows with limit {limit}"
+        rows.extend(page)
+        if pages == 1 and between_pages is not None:
+            between_pages()
+        if cursor is None:
+            return rows, pages
+        assert page, "an empty page with a nextCursor"
+        assert pages < max_pages, f"more than {max_pages} pages: the cursor does not advance"
+
+
+def run_parallel(fns, timeout=60):
+    """Run every fn in its own thread, all released together by a barrier;
+    returns their results in order (an exception is re-raised)."""
+    barrier = threading.Barrier(len(fns))
+    results = [None] * len(fns)
+    errors = [None] * len(fns)
+
+    def runner(i, fn):
+        try:
+            barrier.wait(timeout)
+            results[i] = fn()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors[i] = exc
+
+    threads = [threading.Thread(target=runner, args=(i, fn)) for i, fn in enumerate(fns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return results
+
+
+def spellings(local):
+    """The spellings of one Nepali mobile number the API must treat alike."""
+    return [local, f"+977-{local}", f"977{local}", f"+977 {local[:3]} {local[3:6]} {local[6:]}"]
+
+
+def assert_protected_headers(resp):
+    """Security headers and the per-credential rate-limit headers of a protected route."""
+    assert_security_headers(resp)
+    assert resp.headers.get("X-RateLimit-Limit") == str(RATE_LIMIT), \
+        f"X-RateLimit-Limit is {resp.headers.get('X-RateLimit-Limit')!r}, expected {RATE_LIMIT}"
+    for name in ("X-RateLimit-Remaining", "X-RateLimit-Reset"):
+        assert (resp.headers.get(name) or "").isdigit(), f"{name} is {resp.headers.get(name)!r}"
