@@ -310,7 +310,8 @@ route_match(const char *pattern, const char *path, char *buf, size_t buflen,
 				return -1;
 			n = percent_decode(s, (size_t)(se - s), buf + used,
 			    buflen - used, 0);
-			if (n <= 0 || strchr(buf + used, '/') != NULL)
+			if (n <= 0 || strchr(buf + used, '/') != NULL ||
+			    !utf8_valid(buf + used, (size_t)n, NULL))
 				return -1;
 			params[np++] = buf + used;
 			used += (size_t)n + 1;

@@ -21,6 +21,11 @@ static const struct {
 	int		 want;			/* params, or -1: no match */
 	const char	*params[ROUTE_PARAMS_MAX + 1];
 } route_cases[] = {
+	/* Params must decode to UTF-8 (PostgreSQL refuses anything else). */
+	{ "/v1/api-keys/:id", "/v1/api-keys/%FF", -1, { NULL } },
+	{ "/v1/api-keys/:id", "/v1/api-keys/%C3%28", -1, { NULL } },
+	{ "/v1/api-keys/:id", "/v1/api-keys/caf%C3%A9", 1, { "caf\xc3\xa9" } },
+
 	/* Literal routes. */
 	{ "/v1/me", "/v1/me", 0, { NULL } },
 	{ "/v1/auth/login", "/v1/auth/login", 0, { NULL } },
