@@ -25,6 +25,9 @@ NGINX_USER=www-data
 PATH=$PG_BIN:$PATH
 export ROOT VAR_DIR PORT FCGI_WORKERS PATH
 
+# Binaries of BIN_DIR that are not FastCGI pools: the worker daemon.
+NON_POOL_BINS=(worker)
+
 log() { printf '==> %s\n' "$*"; }
 warn() { printf '==> warning: %s\n' "$*" >&2; }
 die() { printf '==> error: %s\n' "$*" >&2; exit 1; }
@@ -35,6 +38,11 @@ die() { printf '==> error: %s\n' "$*" >&2; exit 1; }
 [[ $ROOT != *[\|\&\\]* ]] || die "the project path ($ROOT) must not contain | & or \\"
 if ! [[ $PORT =~ ^[1-9][0-9]{0,4}$ ]] || ((PORT < 1 || PORT > 65535)); then
 	die "PORT must be a TCP port number, not '$PORT'"
+fi
+SANDBOX_PORT=${SANDBOX_PORT:-$((PORT + 1))}	# the provider sandbox
+export SANDBOX_PORT
+if ! [[ $SANDBOX_PORT =~ ^[1-9][0-9]{0,4}$ ]] || ((SANDBOX_PORT > 65535 || SANDBOX_PORT == PORT)); then
+	die "SANDBOX_PORT must be a TCP port number other than PORT, not '$SANDBOX_PORT'"
 fi
 if ! [[ $FCGI_WORKERS =~ ^[1-9][0-9]{0,2}$ ]] || ((FCGI_WORKERS < 1 || FCGI_WORKERS > 256)); then
 	die "FCGI_WORKERS must be a number from 1 to 256, not '$FCGI_WORKERS'"
@@ -158,6 +166,7 @@ prepare_var_dir() {
 	ensure_secret "$SECRETS_DIR/master.key" 32
 	ensure_secret "$SECRETS_DIR/pg-owner.pass" 24
 	ensure_secret "$SECRETS_DIR/pg-app.pass" 24
+	ensure_secret "$SECRETS_DIR/webhook.secret" 32
 }
 
 # ---------------------------------------------------------------- postgres
@@ -284,6 +293,50 @@ redis_stop() {
 	rm -f "$RUN_DIR/redis.sock" "$RUN_DIR/redis.pid"
 }
 
+# ----------------------------------------------------------------- sandbox
+
+# The provider sandbox (tests/sandbox, docs/sandbox.md): eSewa, Khalti and
+# Fonepay simulators on 127.0.0.1:$SANDBOX_PORT for the demo and the tests.
+# Its state survives a restart in VAR_DIR/sandbox/state.json.
+SANDBOX_URL=http://127.0.0.1:$SANDBOX_PORT
+
+sandbox_running() {
+	pid_alive "$RUN_DIR/sandbox.pid" python3 "$(basename -- "$(readlink -f -- "$(command -v python3)")")"
+}
+
+sandbox_healthy() { curl -sf -o /dev/null -m 2 "$SANDBOX_URL/_control/health"; }
+
+sandbox_start() {
+	if sandbox_running; then
+		log "sandbox: already running"
+		return 0
+	fi
+	prepare_var_dir
+	install -d -m 0700 "$VAR_DIR/sandbox"
+	if ss -Hltn "sport = :$SANDBOX_PORT" | grep -q .; then
+		die "port $SANDBOX_PORT (the sandbox's) is already in use (set SANDBOX_PORT=...)"
+	fi
+	log "sandbox: starting on $SANDBOX_URL"
+	setsid python3 "$ROOT/tests/sandbox/server.py" --host 127.0.0.1 --port "$SANDBOX_PORT" \
+		--state-file "$VAR_DIR/sandbox/state.json" </dev/null >>"$LOG_DIR/sandbox.log" 2>&1 &
+	echo "$!" >"$RUN_DIR/sandbox.pid"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		sandbox_healthy && return 0
+		proc_alive "$(cat "$RUN_DIR/sandbox.pid")" || break
+		sleep 0.1
+	done
+	tail_logs sandbox
+	die "the sandbox is not answering on $SANDBOX_URL/_control/health"
+}
+
+sandbox_stop() {
+	sandbox_running || { rm -f "$RUN_DIR/sandbox.pid"; return 0; }
+	log "sandbox: stopping"
+	stop_pid sandbox "$PID"
+	rm -f "$RUN_DIR/sandbox.pid"
+}
+
 # --------------------------------------------------------------- env file
 
 # env_line KEY VALUE: one KEY='VALUE' line (shell and systemd syntax).
@@ -292,19 +345,40 @@ env_line() {
 	printf "%s='%s'\n" "$1" "$2"
 }
 
-# write_env_file: VAR_DIR/conf/env (0600), the pools' environment. Left
-# untouched when nothing changed, so its mtime tells pools to restart.
+# The gateway URL variables of shared/gateway.h and where each points on
+# the sandbox (docs/sandbox.md): "NAME path" pairs.
+SANDBOX_URLS=(
+	"ESEWA_TEST_FORM_URL /esewa/api/epay/main/v2/form"
+	"ESEWA_TEST_STATUS_URL /esewa-status/api/epay/transaction/status/"
+	"KHALTI_TEST_API_URL /khalti/api/"
+	"FONEPAY_TEST_PAY_URL /fonepay/api/merchantRequest"
+	"FONEPAY_TEST_VERIFY_URL /fonepay-merchant/api/merchant/merchantDetailsForThirdParty/txnVerification"
+)
+
+# write_env_file: VAR_DIR/conf/env (0600), the environment of the pools and
+# the worker. Left untouched when nothing changed, so its mtime tells them
+# to restart. Variables set by the caller win over the generated values of
+# PUBLIC_BASE_URL, WEBHOOK_SECRETS and the gateways' test URLs (which point
+# at this instance's sandbox).
 write_env_file() {
-	local tmp=$ENV_FILE.tmp v
+	local tmp=$ENV_FILE.tmp v pair
 	(
 		umask 077
 		{
-			echo "# Environment of the FastCGI pools of $VAR_DIR (written by scripts/run)"
+			echo "# Environment of the FastCGI pools and the worker of $VAR_DIR (written by scripts/run)"
 			env_line APP_ENV "${APP_ENV:-development}"
 			env_line DATABASE_URL "host=$RUN_DIR dbname=commerce user=commerce_app password=$(cat "$SECRETS_DIR/pg-app.pass")"
 			env_line REDIS_SOCKET "$RUN_DIR/redis.sock"
 			env_line MASTER_KEY_FILE "$SECRETS_DIR/master.key"
-			for v in BODY_MAX_BYTES TOKEN_TTL_SECONDS RATE_LIMIT_PER_MINUTE RATE_LIMIT_OPEN_PER_MINUTE LOG_LEVEL; do
+			env_line PUBLIC_BASE_URL "${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
+			env_line WEBHOOK_SECRETS "${WEBHOOK_SECRETS:-$(cat "$SECRETS_DIR/webhook.secret")}"
+			for pair in "${SANDBOX_URLS[@]}"; do
+				v=${pair%% *}
+				env_line "$v" "${!v:-http://127.0.0.1:$SANDBOX_PORT${pair#* }}"
+			done
+			for v in BODY_MAX_BYTES TOKEN_TTL_SECONDS RATE_LIMIT_PER_MINUTE RATE_LIMIT_OPEN_PER_MINUTE LOG_LEVEL \
+				WORKER_INTERVAL_MS ESEWA_LIVE_FORM_URL ESEWA_LIVE_STATUS_URL KHALTI_LIVE_API_URL \
+				FONEPAY_LIVE_PAY_URL FONEPAY_LIVE_VERIFY_URL; do
 				if [ -n "${!v:-}" ]; then env_line "$v" "${!v}"; fi
 			done
 		} >"$tmp"
@@ -312,13 +386,29 @@ write_env_file() {
 	if cmp -s "$tmp" "$ENV_FILE"; then rm -f "$tmp"; else mv "$tmp" "$ENV_FILE"; fi
 }
 
+# env_file_vars: the NAME=value words of the env file in ENV_VARS, for env -i.
+env_file_vars() {
+	local line
+	[ -r "$ENV_FILE" ] || die "$ENV_FILE is missing (start the stack with scripts/run)"
+	ENV_VARS=()
+	while IFS= read -r line; do
+		case $line in '' | '#'*) continue ;; esac
+		line=${line/=\'/=}
+		ENV_VARS+=("${line%\'}")
+	done <"$ENV_FILE"
+}
+
 # ------------------------------------------------------------------- pools
 
-# pool_groups: the endpoint groups that have a binary, one per line.
+# pool_groups: the endpoint groups that have a binary, one per line (the
+# binaries of NON_POOL_BINS are not pools).
 pool_groups() {
-	local f
+	local f g n
 	for f in "$BIN_DIR"/*; do
-		[ -f "$f" ] && [ -x "$f" ] && basename -- "$f"
+		if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
+		g=${f##*/}
+		for n in "${NON_POOL_BINS[@]}"; do [ "$g" = "$n" ] && continue 2; done
+		printf '%s\n' "$g"
 	done
 	return 0
 }
@@ -330,7 +420,7 @@ pool_running() { pid_alive "$RUN_DIR/pool-$1.pid" multiwatch spawn-fcgi; }
 # multiwatch itself, leader of its own session; TERM stops it and its workers.
 pool_start() {
 	local g=$1 bin=$BIN_DIR/$1 sock=$RUN_DIR/fcgi-$1.sock pidf=$RUN_DIR/pool-$1.pid
-	local line vars=() owner=() i
+	local owner=() i
 	if pool_running "$g"; then
 		if [ "$bin" -nt "$pidf" ] || [ "$ENV_FILE" -nt "$pidf" ]; then
 			log "pool $g: binary or environment changed, restarting"
@@ -340,18 +430,13 @@ pool_start() {
 			return 0
 		fi
 	fi
-	[ -r "$ENV_FILE" ] || die "$ENV_FILE is missing (start the stack with scripts/run)"
-	while IFS= read -r line; do
-		case $line in '' | '#'*) continue ;; esac
-		line=${line/=\'/=}
-		vars+=("${line%\'}")
-	done <"$ENV_FILE"
+	env_file_vars
 	[ "$IS_ROOT" = 1 ] && owner=(-U "$NGINX_USER" -G "$NGINX_USER")
 	rm -f "$sock"
 	log "pool $g: starting $FCGI_WORKERS workers"
 	# A clean environment: the env file, PATH and sanitizer options only.
 	env -i PATH=/usr/local/bin:/usr/bin:/bin ${ASAN_OPTIONS+"ASAN_OPTIONS=$ASAN_OPTIONS"} \
-		${UBSAN_OPTIONS+"UBSAN_OPTIONS=$UBSAN_OPTIONS"} ${LSAN_OPTIONS+"LSAN_OPTIONS=$LSAN_OPTIONS"} "${vars[@]}" \
+		${UBSAN_OPTIONS+"UBSAN_OPTIONS=$UBSAN_OPTIONS"} ${LSAN_OPTIONS+"LSAN_OPTIONS=$LSAN_OPTIONS"} "${ENV_VARS[@]}" \
 		setsid spawn-fcgi -s "$sock" -M 0600 "${owner[@]}" -n -- \
 		/usr/bin/multiwatch -f "$FCGI_WORKERS" -- "$bin" </dev/null >>"$LOG_DIR/$g.log" 2>&1 &
 	echo "$!" >"$pidf"
@@ -410,6 +495,47 @@ pools_running() {
 		any=1
 	done
 	[ "$any" = 1 ]
+}
+
+# ------------------------------------------------------------------ worker
+
+# The worker daemon (handlers/worker): not a FastCGI pool. The recorded pid
+# is its supervisor, which restarts the worker when it dies; TERM stops both.
+worker_running() { pid_alive "$RUN_DIR/worker.pid" worker; }
+
+worker_start() {
+	local bin=$BIN_DIR/worker pidf=$RUN_DIR/worker.pid i
+	[ -x "$bin" ] || { warn "no $bin; payments are not reconciled and the outbox is not drained"; return 0; }
+	if worker_running; then
+		if [ "$bin" -nt "$pidf" ] || [ "$ENV_FILE" -nt "$pidf" ]; then
+			log "worker: binary or environment changed, restarting"
+			worker_stop
+		else
+			log "worker: already running"
+			return 0
+		fi
+	fi
+	env_file_vars
+	log "worker: starting"
+	env -i PATH=/usr/local/bin:/usr/bin:/bin ${ASAN_OPTIONS+"ASAN_OPTIONS=$ASAN_OPTIONS"} \
+		${UBSAN_OPTIONS+"UBSAN_OPTIONS=$UBSAN_OPTIONS"} ${LSAN_OPTIONS+"LSAN_OPTIONS=$LSAN_OPTIONS"} "${ENV_VARS[@]}" \
+		setsid "$bin" </dev/null >>"$LOG_DIR/worker.log" 2>&1 &
+	echo "$!" >"$pidf"
+	# up once the supervisor has forked the worker
+	for ((i = 0; i < 50; i++)); do
+		worker_running && pgrep -P "$PID" >/dev/null && return 0
+		proc_alive "$(cat "$pidf")" || break
+		sleep 0.1
+	done
+	tail_logs worker
+	die "the worker did not start"
+}
+
+worker_stop() {
+	worker_running || { rm -f "$RUN_DIR/worker.pid"; return 0; }
+	log "worker: stopping"
+	stop_pid worker "$PID"
+	rm -f "$RUN_DIR/worker.pid"
 }
 
 # ------------------------------------------------------------------- nginx
@@ -496,7 +622,9 @@ nginx_stop() {
 
 stop_all() {
 	nginx_stop
+	worker_stop
 	pools_stop
+	sandbox_stop
 	redis_stop
 	pg_stop
 }

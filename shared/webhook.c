@@ -99,6 +99,27 @@ webhook_check(const char *const secrets[WEBHOOK_SECRETS_MAX],
 	return WEBHOOK_OK;
 }
 
+/* The Redis key of a signature's replay nonce. */
+static void
+nonce_key(const char *scope, const char *signature, char key[200])
+{
+	snprintf(key, 200, "nonce:%.100s:%.64s", scope, signature);
+}
+
+void
+webhook_release(struct kv *kv, const char *scope, const char *signature)
+{
+	const char	*argv[2];
+	char		 key[200];
+	redisReply	*reply;
+
+	nonce_key(scope, signature, key);
+	argv[0] = "DEL";
+	argv[1] = key;
+	if ((reply = kv_command(kv, 2, argv)) != NULL)
+		freeReplyObject(reply);
+}
+
 enum webhook_verdict
 webhook_verify(struct kv *kv, const char *scope,
     const char *const secrets[WEBHOOK_SECRETS_MAX], const char *timestamp,
@@ -113,7 +134,7 @@ webhook_verify(struct kv *kv, const char *scope,
 	if ((v = webhook_check(secrets, timestamp, signature, body, len,
 	    now)) != WEBHOOK_OK)
 		return v;
-	snprintf(key, sizeof(key), "nonce:%.100s:%s", scope, signature);
+	nonce_key(scope, signature, key);
 	snprintf(ttl, sizeof(ttl), "%d", 2 * WEBHOOK_WINDOW_MS);
 	argv[0] = "SET";
 	argv[1] = key;

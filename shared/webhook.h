@@ -49,6 +49,12 @@ enum webhook_verdict	webhook_verify(struct kv *, const char *scope,
 			    const char *timestamp, const char *signature,
 			    const void *body, size_t len, int64_t now_ms);
 
+/*
+ * Forgets an accepted signature's nonce, for a delivery that was verified
+ * but not acted on (answered 503), so the sender's retry is served.
+ */
+void	webhook_release(struct kv *, const char *scope, const char *signature);
+
 /* Signs like a sender: writes the hex signature (65 bytes) for tests and
  * for our own outgoing webhooks. Returns 0 or -1. */
 int	webhook_sign(const char *secret, const char *timestamp,
