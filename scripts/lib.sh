@@ -297,7 +297,9 @@ redis_stop() {
 
 # The provider sandbox (tests/sandbox, docs/sandbox.md): eSewa, Khalti and
 # Fonepay simulators on 127.0.0.1:$SANDBOX_PORT for the demo and the tests.
-# Its state survives a restart in VAR_DIR/sandbox/state.json.
+# Its state survives a restart in VAR_DIR/sandbox/state.json, unless
+# SANDBOX_PERSIST=0 (the benchmark: saving the whole state on every change
+# would make the simulator, not the backend, the thing measured).
 SANDBOX_URL=http://127.0.0.1:$SANDBOX_PORT
 
 sandbox_running() {
@@ -317,8 +319,10 @@ sandbox_start() {
 		die "port $SANDBOX_PORT (the sandbox's) is already in use (set SANDBOX_PORT=...)"
 	fi
 	log "sandbox: starting on $SANDBOX_URL"
+	local state=(--state-file "$VAR_DIR/sandbox/state.json")
+	[ "${SANDBOX_PERSIST:-1}" = 0 ] && state=()
 	setsid python3 "$ROOT/tests/sandbox/server.py" --host 127.0.0.1 --port "$SANDBOX_PORT" \
-		--state-file "$VAR_DIR/sandbox/state.json" </dev/null >>"$LOG_DIR/sandbox.log" 2>&1 &
+		"${state[@]}" </dev/null >>"$LOG_DIR/sandbox.log" 2>&1 &
 	echo "$!" >"$RUN_DIR/sandbox.pid"
 	local i
 	for ((i = 0; i < 100; i++)); do
