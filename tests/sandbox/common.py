@@ -307,7 +307,10 @@ class Store:
             return copy.deepcopy(list(self.state["transactions"][provider].values()))
 
     def find_transactions(self, provider, predicate):
-        return [t for t in self.transactions(provider) if predicate(t)]
+        """Copies of the transactions predicate (a pure read) accepts; only
+        those are copied, so a lookup stays cheap with thousands stored."""
+        with self.lock:
+            return [copy.deepcopy(t) for t in self.state["transactions"][provider].values() if predicate(t)]
 
     def update_transaction(self, provider, txn_id, **changes):
         """Apply changes; a key 'event' is appended to the transaction's history."""
