@@ -80,3 +80,22 @@ page_next(struct request *r, const struct page *pg, int nrows,
 	base64url_encode((const unsigned char *)plain, len, encoded);
 	return json_object_new_string(encoded);
 }
+
+void
+page_respond(struct request *r, const struct page *pg, PGresult *res,
+    const char *name, page_row_fn item, int ts_col)
+{
+	struct json_object	*data, *list;
+	int			 i, n = PQntuples(res), shown = page_shown(pg, n);
+
+	list = json_object_new_array();
+	for (i = 0; i < shown; i++)
+		json_object_array_add(list, item(res, i));
+	data = json_object_new_object();
+	json_object_object_add(data, name, list);
+	json_object_object_add(data, "nextCursor", shown == 0 ? NULL :
+	    page_next(r, pg, n, PQgetvalue(res, shown - 1, ts_col),
+	    PQgetvalue(res, shown - 1, 0)));
+	PQclear(res);
+	respond_data(r, 200, data);
+}

@@ -366,11 +366,9 @@ static void
 handle_list(struct app *app, struct request *r)
 {
 	struct page		 pg;
-	struct json_object	*data, *list;
 	PGresult		*res;
 	char			 phone[PHONE_E164_MAX];
 	const char		*params[6];
-	int			 i, nrows, shown;
 
 	if (page_or_respond(r, &pg) != 0 ||
 	    phone_query_or_respond(r, phone, &params[4]) != 0 ||
@@ -384,18 +382,7 @@ handle_list(struct app *app, struct request *r)
 	if ((res = query_or_respond(app, r, sql[STMT_CUSTOMER_LIST], 6,
 	    params)) == NULL)
 		return;
-	nrows = PQntuples(res);
-	shown = page_shown(&pg, nrows);
-	list = json_object_new_array();
-	for (i = 0; i < shown; i++)
-		json_object_array_add(list, customer_json(res, i));
-	data = json_object_new_object();
-	json_object_object_add(data, "customers", list);
-	json_object_object_add(data, "nextCursor", shown == 0 ? NULL :
-	    page_next(r, &pg, nrows, PQgetvalue(res, shown - 1, COL_CURSOR_TS),
-	    PQgetvalue(res, shown - 1, 0)));
-	PQclear(res);
-	respond_data(r, 200, data);
+	page_respond(r, &pg, res, "customers", customer_json, COL_CURSOR_TS);
 }
 
 static void

@@ -183,18 +183,13 @@ static const struct field refund_fields[] = {
 	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
 };
 
-/* The customer's pay link for a token. */
-static char *
-pay_link(struct request *r, const char *token)
-{
-	return arena_printf(&r->arena, "%s/pay/%s", public_base_url(), token);
-}
 
 /* The payment object from a row of PAYMENT_COLUMNS. */
 static struct json_object *
-payment_json(struct request *r, const PGresult *res, int row)
+payment_json(const PGresult *res, int row)
 {
 	struct json_object	*p = json_object_new_object();
+	char			 link[512];
 
 	row_text(p, "id", res, row, 0);
 	row_text(p, "orderId", res, row, 1);
@@ -206,8 +201,9 @@ payment_json(struct request *r, const PGresult *res, int row)
 	row_text(p, "reference", res, row, 6);
 	row_text(p, "providerRef", res, row, 7);
 	row_text(p, "flag", res, row, 8);
-	json_object_object_add(p, "payLink", json_object_new_string(
-	    pay_link(r, PQgetvalue(res, row, 9))));
+	snprintf(link, sizeof(link), "%s/pay/%s", public_base_url(),
+	    PQgetvalue(res, row, 9));
+	json_object_object_add(p, "payLink", json_object_new_string(link));
 	row_json(p, "redirect", res, row, 10);
 	row_text(p, "createdAt", res, row, 11);
 	row_text(p, "paidAt", res, row, 12);
@@ -391,7 +387,7 @@ handle_create(struct app *app, struct request *r)
 		goto out;
 	log_event(LOG_INFO, "payment_started", "%s %s order %s", id,
 	    in.provider, in.order_id);
-	respond_data(r, 201, payment_json(r, res, 0));
+	respond_data(r, 201, payment_json(res, 0));
 out:
 	if (redirect != NULL)
 		json_object_put(redirect);
@@ -403,11 +399,10 @@ out:
 static void
 handle_list(struct app *app, struct request *r)
 {
-	struct json_object	*data, *list;
 	struct page		 pg;
 	const char		*params[6], *status, *order_id;
 	PGresult		*res;
-	int			 i, n, shown;
+	int			 i;
 
 	if (page_or_respond(r, &pg) != 0)
 		return;
@@ -432,18 +427,7 @@ handle_list(struct app *app, struct request *r)
 	if ((res = query_or_respond(app, r, sql[STMT_PAYMENT_LIST], 6,
 	    params)) == NULL)
 		return;
-	n = PQntuples(res);
-	shown = page_shown(&pg, n);
-	list = json_object_new_array();
-	for (i = 0; i < shown; i++)
-		json_object_array_add(list, payment_json(r, res, i));
-	data = json_object_new_object();
-	json_object_object_add(data, "payments", list);
-	json_object_object_add(data, "nextCursor", shown == 0 ? NULL :
-	    page_next(r, &pg, n, PQgetvalue(res, shown - 1, COL_CURSOR_TS),
-	    PQgetvalue(res, shown - 1, 0)));
-	PQclear(res);
-	respond_data(r, 200, data);
+	page_respond(r, &pg, res, "payments", payment_json, COL_CURSOR_TS);
 }
 
 static void
@@ -456,7 +440,7 @@ handle_get(struct app *app, struct request *r)
 
 	if ((res = payment_or_respond(app, r, r->params[0])) == NULL)
 		return;
-	data = payment_json(r, res, 0);
+	data = payment_json(res, 0);
 	params[0] = r->params[0];
 	params[1] = r->principal.merchant_id;
 	if ((ev = query_or_respond(app, r, sql[STMT_PAYMENT_EVENTS], 2,
@@ -607,7 +591,7 @@ handle_refund(struct app *app, struct request *r)
 	json_object_object_add(refund, "mode", json_object_new_string(mode));
 	data = json_object_new_object();
 	json_object_object_add(data, "refund", refund);
-	json_object_object_add(data, "payment", payment_json(r, pay, 0));
+	json_object_object_add(data, "payment", payment_json(pay, 0));
 	log_event(LOG_INFO, "payment_refunded", "%s %s %s", r->params[0],
 	    amount, mode);
 	respond_data(r, 201, data);
