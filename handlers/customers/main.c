@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "address.h"
 #include "app.h"
 #include "idempotency.h"
 #include "log.h"
@@ -97,37 +98,12 @@ static const struct route routes[ROUTE__MAX] = {
 	    handle_update, 0 },
 };
 
-struct address_in {
-	const char	*label;
-	const char	*street;
-	const char	*city;
-	const char	*zone;
-	const char	*landmark;
-	const char	*postal_code;
-};
-
-static const struct field address_fields[] = {
-	{ "label", FIELD_STRING, OPTIONAL, 0, 40,
-	    offsetof(struct address_in, label), NULL, 0, NULL },
-	{ "street", FIELD_STRING, REQUIRED, 1, 200,
-	    offsetof(struct address_in, street), NULL, 0, NULL },
-	{ "city", FIELD_STRING, REQUIRED, 1, 200,
-	    offsetof(struct address_in, city), NULL, 0, NULL },
-	{ "zone", FIELD_STRING, OPTIONAL, 0, 100,
-	    offsetof(struct address_in, zone), NULL, 0, NULL },
-	{ "landmark", FIELD_STRING, OPTIONAL, 0, 200,
-	    offsetof(struct address_in, landmark), NULL, 0, NULL },
-	{ "postalCode", FIELD_STRING, OPTIONAL, 0, 20,
-	    offsetof(struct address_in, postal_code), NULL, 0, NULL },
-	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
-};
-
 struct customer_in {
 	const char	*first_name;
 	const char	*last_name;
 	const char	*phone;		/* E.164 */
 	const char	*email;		/* lower-case; FIELD_NULL: clear it */
-	struct jarray	 addresses;	/* of struct address_in; items
+	struct jarray	 addresses;	/* of struct address; items
 					   non-NULL when sent */
 };
 
@@ -142,8 +118,8 @@ static const struct field create_fields[] = {
 	{ "email", FIELD_EMAIL, NULLABLE, 0, 0,
 	    offsetof(struct customer_in, email), NULL, 0, NULL },
 	{ "addresses", FIELD_ARRAY, OPTIONAL, 0, ADDRESSES_MAX,
-	    offsetof(struct customer_in, addresses), address_fields,
-	    sizeof(struct address_in), NULL },
+	    offsetof(struct customer_in, addresses), customer_address_fields,
+	    sizeof(struct address), NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
 };
 
@@ -157,39 +133,25 @@ static const struct field update_fields[] = {
 	{ "email", FIELD_EMAIL, NULLABLE, 0, 0,
 	    offsetof(struct customer_in, email), NULL, 0, NULL },
 	{ "addresses", FIELD_ARRAY, OPTIONAL, 0, ADDRESSES_MAX,
-	    offsetof(struct customer_in, addresses), address_fields,
-	    sizeof(struct address_in), NULL },
+	    offsetof(struct customer_in, addresses), customer_address_fields,
+	    sizeof(struct address), NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
 };
 
-/*
- * The addresses column as a JSON array whose objects list their keys in the
- * order of the API reference (jsonb keeps keys in an order of its own).
- * Returns a new json-c object.
- */
+/* The addresses column as a JSON array, keys in API order. */
 static struct json_object *
 addresses_json(const PGresult *res, int row, int col)
 {
-	static const char *const keys[] = { "label", "street", "city",
-	    "zone", "landmark", "postalCode", NULL };
-	struct json_object	*stored, *out, *a, *o, *v;
-	size_t			 i, k;
+	struct json_object	*stored, *out;
+	size_t			 i;
 
 	out = json_object_new_array();
 	stored = json_tokener_parse(PQgetvalue(res, row, col));
-	if (!json_object_is_type(stored, json_type_array))
-		goto out;
-	for (i = 0; i < json_object_array_length(stored); i++) {
-		a = json_object_array_get_idx(stored, i);
-		o = json_object_new_object();
-		for (k = 0; keys[k] != NULL; k++) {
-			v = NULL;
-			json_object_object_get_ex(a, keys[k], &v);
-			json_object_object_add(o, keys[k], json_object_get(v));
-		}
-		json_object_array_add(out, o);
-	}
-out:
+	if (json_object_is_type(stored, json_type_array))
+		for (i = 0; i < json_object_array_length(stored); i++)
+			json_object_array_add(out, address_reordered(
+			    json_object_array_get_idx(stored, i),
+			    ADDRESS_CUSTOMER));
 	json_object_put(stored);
 	return out;
 }
@@ -211,12 +173,6 @@ customer_json(const PGresult *res, int row)
 	return c;
 }
 
-static struct json_object *
-text_or_empty(const char *s)
-{
-	return json_object_new_string(s != NULL ? s : "");
-}
-
 /*
  * The validated addresses as JSON text for $n::jsonb, built from the
  * struct (never from the raw body): every key present, "" for an optional
@@ -225,24 +181,15 @@ text_or_empty(const char *s)
 static const char *
 addresses_text(struct request *r, const struct jarray *list)
 {
-	const struct address_in	*a = list->items;
-	struct json_object	*arr, *o;
+	const struct address	*a = list->items;
+	struct json_object	*arr;
 	const char		*text, *copy = NULL;
 	size_t			 i;
 
 	arr = json_object_new_array();
-	for (i = 0; i < list->n; i++) {
-		o = json_object_new_object();
-		json_object_object_add(o, "label", text_or_empty(a[i].label));
-		json_object_object_add(o, "street", text_or_empty(a[i].street));
-		json_object_object_add(o, "city", text_or_empty(a[i].city));
-		json_object_object_add(o, "zone", text_or_empty(a[i].zone));
-		json_object_object_add(o, "landmark",
-		    text_or_empty(a[i].landmark));
-		json_object_object_add(o, "postalCode",
-		    text_or_empty(a[i].postal_code));
-		json_object_array_add(arr, o);
-	}
+	for (i = 0; i < list->n; i++)
+		json_object_array_add(arr, address_json(&a[i],
+		    ADDRESS_CUSTOMER));
 	text = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (text != NULL)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "idempotency.h"
 #include "log.h"
 #include "orders.h"
@@ -56,34 +57,6 @@ static const struct field item_fields[] = {
 	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
 };
 
-struct address_in {
-	const char	*name;
-	const char	*phone;
-	const char	*street;
-	const char	*city;
-	const char	*zone;
-	const char	*landmark;
-	const char	*postal_code;
-};
-
-static const struct field address_fields[] = {
-	{ "name", FIELD_STRING, OPTIONAL, 0, 160,
-	    offsetof(struct address_in, name), NULL, 0, NULL },
-	{ "phone", FIELD_PHONE, OPTIONAL, 1, 0,
-	    offsetof(struct address_in, phone), NULL, 0, NULL },
-	{ "street", FIELD_STRING, REQUIRED, 1, 200,
-	    offsetof(struct address_in, street), NULL, 0, NULL },
-	{ "city", FIELD_STRING, REQUIRED, 1, 200,
-	    offsetof(struct address_in, city), NULL, 0, NULL },
-	{ "zone", FIELD_STRING, OPTIONAL, 0, 100,
-	    offsetof(struct address_in, zone), NULL, 0, NULL },
-	{ "landmark", FIELD_STRING, OPTIONAL, 0, 200,
-	    offsetof(struct address_in, landmark), NULL, 0, NULL },
-	{ "postalCode", FIELD_STRING, OPTIONAL, 0, 20,
-	    offsetof(struct address_in, postal_code), NULL, 0, NULL },
-	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
-};
-
 struct payment_in {
 	const char	*method;
 };
@@ -98,7 +71,7 @@ struct order_in {
 	const char		*customer_id;
 	struct customer_in	*customer;
 	struct jarray		 items;		/* of struct item_in */
-	struct address_in	*address;
+	struct address		*address;
 	struct jnum		 shipping;
 	struct jnum		 discount;
 	struct payment_in	*payment;
@@ -115,8 +88,8 @@ static const struct field order_fields[] = {
 	    offsetof(struct order_in, items), item_fields,
 	    sizeof(struct item_in), NULL },
 	{ "shippingAddress", FIELD_OBJECT, REQUIRED, 0, 0,
-	    offsetof(struct order_in, address), address_fields,
-	    sizeof(struct address_in), NULL },
+	    offsetof(struct order_in, address), shipping_address_fields,
+	    sizeof(struct address), NULL },
 	{ "shipping", FIELD_MONEY, OPTIONAL, 0, AMOUNT_MAX_PAISA,
 	    offsetof(struct order_in, shipping), NULL, 0, NULL },
 	{ "discount", FIELD_MONEY, OPTIONAL, 0, AMOUNT_MAX_PAISA,
@@ -150,12 +123,6 @@ static int64_t
 col_int64(const PGresult *res, int row, int col)
 {
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static struct json_object *
-text_or_empty(const char *s)
-{
-	return json_object_new_string(s != NULL ? s : "");
 }
 
 /*
@@ -369,25 +336,13 @@ totals_or_respond(struct request *r, const struct order_in *in,
 	return 0;
 }
 
-/*
- * The shipping address as JSON text for the jsonb column, built from the
- * validated struct: every key present, "" for an optional one not sent (as
- * in a customer's addresses). Returns an arena copy, or NULL.
- */
+/* The shipping address as JSON text for the jsonb column (arena), or NULL. */
 static char *
-address_text(struct request *r, const struct address_in *a)
+address_text(struct request *r, const struct address *a)
 {
-	struct json_object	*o = json_object_new_object();
+	struct json_object	*o = address_json(a, ADDRESS_SHIPPING);
 	char			*text;
 
-	json_object_object_add(o, "name", text_or_empty(a->name));
-	json_object_object_add(o, "phone", text_or_empty(a->phone));
-	json_object_object_add(o, "street", text_or_empty(a->street));
-	json_object_object_add(o, "city", text_or_empty(a->city));
-	json_object_object_add(o, "zone", text_or_empty(a->zone));
-	json_object_object_add(o, "landmark", text_or_empty(a->landmark));
-	json_object_object_add(o, "postalCode",
-	    text_or_empty(a->postal_code));
 	text = arena_strdup(&r->arena,
 	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "orders.h"
 #include "page.h"
 #include "rowjson.h"
@@ -240,27 +241,14 @@ exec_or_respond(struct app *app, struct request *r, enum stmt s, int nparams,
 	return 0;
 }
 
-/* The keys of a shipping address, in the order the API shows them. */
-static const char *const address_keys[] = {
-	"name", "phone", "street", "city", "zone", "landmark", "postalCode",
-	NULL,
-};
-
-/* The shipping address of row, its keys in the order of address_keys
- * (jsonb stores keys in an order of its own). Returns a new object. */
+/* The shipping address of row, keys in API order. */
 static struct json_object *
-address_json(const PGresult *res, int row)
+address_json_of(const PGresult *res, int row)
 {
-	struct json_object	*stored, *out, *v;
-	size_t			 i;
+	struct json_object	*stored, *out;
 
 	stored = json_tokener_parse(PQgetvalue(res, row, OCOL_ADDRESS));
-	out = json_object_new_object();
-	for (i = 0; address_keys[i] != NULL; i++) {
-		v = json_object_object_get(stored, address_keys[i]);
-		json_object_object_add(out, address_keys[i],
-		    json_object_get(v));
-	}
+	out = address_reordered(stored, ADDRESS_SHIPPING);
 	json_object_put(stored);
 	return out;
 }
@@ -295,7 +283,7 @@ order_json(const PGresult *res, int row, int with_history)
 	row_text(o, "orderNumber", res, row, OCOL_NUMBER);
 	json_object_object_add(o, "customer", c);
 	json_object_object_add(o, "items", json_object_new_array());
-	json_object_object_add(o, "shippingAddress", address_json(res, row));
+	json_object_object_add(o, "shippingAddress", address_json_of(res, row));
 	json_object_object_add(o, "totals", t);
 	json_object_object_add(o, "payment", p);
 	row_text(o, "status", res, row, OCOL_STATUS);
