@@ -22,6 +22,7 @@
  * PostgreSQL being down is logged and waited out, never fatal.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,7 @@ job_run(struct app *app, const char *merchant, const char *id)
 	job_fn			 fn;
 	const char		*params[4], *status;
 	char			 delay[24];
+	long			 n, max;
 	int			 rc = 0;
 
 	memset(&job, 0, sizeof(job));
@@ -264,8 +266,11 @@ job_run(struct app *app, const char *merchant, const char *id)
 	job.id = id;
 	job.merchant_id = merchant;
 	job.kind = PQgetvalue(claim, 0, 0);
-	job.attempts = atoi(PQgetvalue(claim, 0, 2));
-	job.max_attempts = atoi(PQgetvalue(claim, 0, 3));
+	if (parse_long(PQgetvalue(claim, 0, 2), 0, INT_MAX, &n) != 0 ||
+	    parse_long(PQgetvalue(claim, 0, 3), 0, INT_MAX, &max) != 0)
+		goto out;
+	job.attempts = (int)n;
+	job.max_attempts = (int)max;
 	job.payload = json_tokener_parse(PQgetvalue(claim, 0, 1));
 
 	if ((fn = job_handler(job.kind)) == NULL) {

@@ -253,8 +253,8 @@ UNIT_TEST(validate_scalar_table)
 			continue;
 		}
 		memset(&out, 0, sizeof(out));
-		strcpy(msg, "(none)");
-		strcpy(path, "(none)");
+		snprintf(msg, sizeof(msg), "(none)");
+		snprintf(path, sizeof(path), "(none)");
 		rc = validate_object(&arena, obj, table, &out, msg,
 		    sizeof(msg), path, sizeof(path));
 		json_object_put(obj);
@@ -459,8 +459,8 @@ UNIT_TEST(validate_presence_table)
 			continue;
 		}
 		memset(&out, 0, sizeof(out));
-		strcpy(msg, "(none)");
-		strcpy(path, "(none)");
+		snprintf(msg, sizeof(msg), "(none)");
+		snprintf(path, sizeof(path), "(none)");
 		rc = validate_object(&arena, obj, person_fields, &out, msg,
 		    sizeof(msg), path, sizeof(path));
 		json_object_put(obj);
@@ -669,8 +669,8 @@ UNIT_TEST(validate_nested_table)
 			continue;
 		}
 		memset(&out, 0, sizeof(out));
-		strcpy(msg, "(none)");
-		strcpy(path, "(none)");
+		snprintf(msg, sizeof(msg), "(none)");
+		snprintf(path, sizeof(path), "(none)");
 		rc = validate_object(&arena, obj, order_fields, &out, msg,
 		    sizeof(msg), path, sizeof(path));
 		json_object_put(obj);
@@ -1065,8 +1065,8 @@ UNIT_TEST(validate_string_array_and_nullable)
 	for (i = 0; i < NELEM(tagged_cases); i++) {
 		obj = json_tokener_parse(tagged_cases[i].json);
 		memset(&out, 0, sizeof(out));
-		strcpy(msg, "(none)");
-		strcpy(path, "(none)");
+		snprintf(msg, sizeof(msg), "(none)");
+		snprintf(path, sizeof(path), "(none)");
 		rc = validate_object(&arena, obj, tagged_fields, &out, msg,
 		    sizeof(msg), path, sizeof(path));
 		json_object_put(obj);
