@@ -41,11 +41,16 @@ static const char *const sql[STMT__MAX] = {
 	    "SELECT provider, reference, coalesce(provider_ref, ''), "
 	    "amount_paisa, status FROM payments "
 	    "WHERE id = $1 AND merchant_id = $2",
+	/* The order is locked too: two payments of one order settle one
+	 * after the other, so the second sees the first. */
 	[STMT_PAYMENT_LOCK] =
-	    "SELECT status, amount_paisa, order_id, checks, "
-	    "now() > expires_at, now() > expires_at + interval '"
-	    AMBIGUOUS_GRACE "' FROM payments "
-	    "WHERE id = $1 AND merchant_id = $2 FOR UPDATE",
+	    "SELECT p.status, p.amount_paisa, p.order_id, p.checks, "
+	    "now() > p.expires_at, now() > p.expires_at + interval '"
+	    AMBIGUOUS_GRACE "', EXISTS (SELECT 1 FROM payments x "
+	    "WHERE x.order_id = p.order_id AND x.merchant_id = p.merchant_id "
+	    "AND x.status = 'paid' AND x.id <> p.id) "
+	    "FROM payments p JOIN orders o ON o.id = p.order_id "
+	    "WHERE p.id = $1 AND p.merchant_id = $2 FOR UPDATE OF p, o",
 	[STMT_PAYMENT_PAID] =
 	    "UPDATE payments SET status = 'paid', paid_at = now(), "
 	    "provider_ref = coalesce(nullif($3, ''), provider_ref), "
@@ -261,7 +266,7 @@ settle(struct app *app, const char *merchant_id, const char *payment_id,
 	PGresult		*res = NULL;
 	enum settle_result	 rc = SETTLE_ERROR;
 	int64_t			 amount;
-	int			 expired, long_expired;
+	int			 expired, long_expired, other_paid;
 
 	params[0] = payment_id;
 	params[1] = merchant_id;
@@ -280,6 +285,7 @@ settle(struct app *app, const char *merchant_id, const char *payment_id,
 	    recheck_delay(strtol(PQgetvalue(res, 0, 3), NULL, 10)));
 	expired = PQgetvalue(res, 0, 4)[0] == 't';
 	long_expired = PQgetvalue(res, 0, 5)[0] == 't';
+	other_paid = PQgetvalue(res, 0, 6)[0] == 't';
 
 	if (strcmp(status, "paid") == 0 && st->outcome == PAY_PAID) {
 		rc = SETTLE_ALREADY_PAID;
@@ -296,7 +302,10 @@ settle(struct app *app, const char *merchant_id, const char *payment_id,
 			    SETTLE_MISMATCH : SETTLE_ALREADY_PAID;
 			goto commit;
 		}
-		if ((why = paid_mismatch(st, gw, reference, amount)) != NULL) {
+		why = other_paid ? "the order was already paid by another "
+		    "payment: refund this one" :
+		    paid_mismatch(st, gw, reference, amount);
+		if (why != NULL) {
 			params[2] = "mismatch";
 			params[3] = why;
 			/* Late money on a closed attempt is flagged too. */

@@ -35,8 +35,9 @@
 	"p.refunded_paisa, p.reference, p.provider_ref, p.flag, p.pay_token, " \
 	"p.redirect::text, " TS("p.created_at") ", " \
 	"CASE WHEN p.paid_at IS NULL THEN NULL ELSE " TS("p.paid_at") " END, " \
-	TS("p.expires_at") ", o.order_number"
-#define COL_CURSOR_TS	15
+	TS("p.expires_at") ", o.order_number, o.payment_status"
+#define COL_ORDER_PAYMENT	15
+#define COL_CURSOR_TS	16
 
 enum stmt {
 	STMT_ORDER_FOR_PAYMENT,
@@ -50,6 +51,9 @@ enum stmt {
 	STMT_PAYMENT_LOCATE,
 	STMT_PAYMENT_BY_TOKEN,
 	STMT_PAYMENT_LOCK,
+	STMT_PAYMENT_OPENED,
+	STMT_ATTEMPT_LOCK,
+	STMT_ATTEMPT_RETIRE,
 	STMT_REFUND_INSERT,
 	STMT_PAYMENT_REFUNDED,
 	STMT_ORDER_REFUNDED,
@@ -103,6 +107,21 @@ static const char *const sql[STMT__MAX] = {
 	    "SELECT provider, status, amount_paisa, refunded_paisa, "
 	    "coalesce(provider_ref, ''), order_id FROM payments "
 	    "WHERE id = $1 AND merchant_id = $2 FOR UPDATE",
+	[STMT_PAYMENT_OPENED] =
+	    "UPDATE payments SET opened_at = now() WHERE id = $1 AND "
+	    "merchant_id = $2 AND opened_at IS NULL RETURNING id",
+	[STMT_ATTEMPT_LOCK] =
+	    "SELECT p.order_id, p.provider, p.amount_paisa, p.pay_token, "
+	    "o.order_number, c.first_name || ' ' || c.last_name, c.phone "
+	    "FROM payments p JOIN orders o ON o.id = p.order_id "
+	    "JOIN customers c ON c.id = o.customer_id "
+	    "WHERE p.id = $1 AND p.merchant_id = $2 AND p.status = 'initiated' "
+	    "AND p.opened_at IS NOT NULL FOR UPDATE OF p",
+	/* The link's token moves to the new attempt ($3). */
+	[STMT_ATTEMPT_RETIRE] =
+	    "UPDATE payments SET pay_token = 'retired-' || id, "
+	    "superseded_by = $3, updated_at = clock_timestamp() "
+	    "WHERE id = $1 AND merchant_id = $2",
 	[STMT_REFUND_INSERT] =
 	    "INSERT INTO refunds (id, merchant_id, payment_id, amount_paisa, "
 	    "mode) VALUES ($1, $2, $3, $4::bigint, $5) RETURNING "
@@ -250,22 +269,125 @@ payment_or_respond(struct app *app, struct request *r, const char *id)
 	return res;
 }
 
+/* The data a gateway needs about the order, as text from the database. */
+struct attempt_order {
+	const char	*order_id;
+	const char	*order_number;
+	const char	*amount;	/* paisa */
+	const char	*customer_name;
+	const char	*customer_phone;
+};
+
+/* GW_OK, GW_REFUSED and GW_UNREACHABLE, and this one for our side. */
+#define ATTEMPT_DB_FAILED	-3
+
+/*
+ * Stores a new attempt (its reference is its id with '-' for '_', the
+ * gateways' alphabet) before any gateway hears of it, so its return can
+ * always find it. Returns 0, or -1 having answered.
+ */
+static int
+attempt_insert(struct app *app, struct request *r, const char *id,
+    enum provider p, const struct attempt_order *o, const char *token)
+{
+	const char	*params[9];
+	char		 reference[RANDOM_ID_MAX], ttl[24], first[24], *c;
+	PGresult	*res;
+
+	snprintf(reference, sizeof(reference), "%s", id);
+	if ((c = strchr(reference, '_')) != NULL)
+		*c = '-';
+	snprintf(ttl, sizeof(ttl), "%d", PAYMENT_TTL_S);
+	snprintf(first, sizeof(first), "%d", FIRST_CHECK_S);
+	params[0] = id;
+	params[1] = r->principal.merchant_id;
+	params[2] = o->order_id;
+	params[3] = provider_name(p);
+	params[4] = reference;
+	params[5] = o->amount;
+	params[6] = token;
+	params[7] = ttl;
+	params[8] = first;
+	if ((res = query_or_respond(app, r, sql[STMT_PAYMENT_INSERT], 9,
+	    params)) == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Starts a stored attempt at the gateway (Khalti's initiate call; the
+ * others only sign) and keeps how the browser gets there, or the reason it
+ * could not. Returns a GW_ result or ATTEMPT_DB_FAILED; err says why.
+ */
+static int
+attempt_initiate(struct app *app, struct request *r, const struct gateway *gw,
+    const char *id, const struct attempt_order *o, char *err, size_t errlen)
+{
+	struct gateway_urls	 urls;
+	struct pay_redirect	 rd;
+	struct pay_request	 req;
+	struct json_object	*redirect;
+	const char		*params[5], *name = provider_name(gw->provider);
+	char			 reference[RANDOM_ID_MAX], ttl[24], *c;
+	int			 rc;
+
+	snprintf(reference, sizeof(reference), "%s", id);
+	if ((c = strchr(reference, '_')) != NULL)
+		*c = '-';
+	memset(&req, 0, sizeof(req));
+	req.reference = reference;
+	req.amount_paisa = strtoll(o->amount, NULL, 10);
+	req.order_number = o->order_number;
+	req.return_url = arena_printf(&r->arena, "%s/payment/success/%s/%s",
+	    public_base_url(), name, reference);
+	req.failure_url = arena_printf(&r->arena, "%s/payment/failure/%s/%s",
+	    public_base_url(), name, reference);
+	req.website_url = public_base_url();
+	req.customer_name = o->customer_name;
+	req.customer_phone = o->customer_phone;
+	req.now = time(NULL);
+	gateway_urls_for(gw->provider, gw->test_mode, &urls);
+	memset(&rd, 0, sizeof(rd));
+	rc = gateway_initiate(gw, &urls, &req, &rd, err, errlen);
+	params[0] = id;
+	params[1] = r->principal.merchant_id;
+	if (rc != GW_OK) {
+		params[2] = err;
+		if (db_query(&app->db, NULL, sql[STMT_PAYMENT_FAILED_START], 3,
+		    params) != DB_OK)
+			return ATTEMPT_DB_FAILED;
+		payment_event(app, r->principal.merchant_id, id, "initiate",
+		    NULL, err, "the gateway refused to start the payment");
+		return rc;
+	}
+	redirect = redirect_json(&rd);
+	snprintf(ttl, sizeof(ttl), "%ld", rd.expires_in > 0 ? rd.expires_in :
+	    (long)PAYMENT_TTL_S);
+	params[2] = json_object_to_json_string_ext(redirect,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	params[3] = rd.provider_ref;
+	params[4] = ttl;
+	rc = db_query(&app->db, NULL, sql[STMT_PAYMENT_STARTED], 5, params) ==
+	    DB_OK ? GW_OK : ATTEMPT_DB_FAILED;
+	if (rc == GW_OK)
+		payment_event(app, r->principal.merchant_id, id, "initiate",
+		    NULL, params[2], "started");
+	json_object_put(redirect);
+	return rc;
+}
+
 static void
 handle_create(struct app *app, struct request *r)
 {
 	struct create_in	 in = { 0 };
+	struct attempt_order	 o;
 	struct gateway		 gw;
-	struct gateway_urls	 urls;
-	struct pay_redirect	 rd;
-	struct pay_request	 req;
-	struct json_object	*redirect = NULL;
 	enum provider		 p;
 	PGresult		*order = NULL, *res = NULL;
-	const char		*params[9], *why;
-	char			 id[RANDOM_ID_MAX], reference[RANDOM_ID_MAX];
-	char			 token[RANDOM_TOKEN_MAX], err[256], ttl[24];
-	char			 first[24], *ret, *fail, *c;
-	int			 rc;
+	const char		*params[2], *why;
+	char			 id[RANDOM_ID_MAX], token[RANDOM_TOKEN_MAX];
+	char			 err[256];
 
 	memset(&gw, 0, sizeof(gw));
 	if (fields_or_respond(r, create_fields, &in) != 0)
@@ -308,89 +430,38 @@ handle_create(struct app *app, struct request *r)
 		goto out;
 	}
 
-	/* The gateways' reference alphabet is [A-Za-z0-9-]: our id, '-'. */
 	if (random_id("pay", id) != 0 || random_token("pl_", token) != 0) {
 		respond_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	snprintf(reference, sizeof(reference), "%s", id);
-	if ((c = strchr(reference, '_')) != NULL)
-		*c = '-';
-	snprintf(ttl, sizeof(ttl), "%d", PAYMENT_TTL_S);
-	snprintf(first, sizeof(first), "%d", FIRST_CHECK_S);
-	params[0] = id;
-	params[1] = r->principal.merchant_id;
-	params[2] = in.order_id;
-	params[3] = in.provider;
-	params[4] = reference;
-	params[5] = PQgetvalue(order, 0, 1);
-	params[6] = token;
-	params[7] = ttl;
-	params[8] = first;
-	/* Stored before the gateway hears of it, so its return can find it. */
-	if ((res = query_or_respond(app, r, sql[STMT_PAYMENT_INSERT], 9,
-	    params)) == NULL)
+	o.order_id = in.order_id;
+	o.order_number = PQgetvalue(order, 0, 0);
+	o.amount = PQgetvalue(order, 0, 1);
+	o.customer_name = PQgetvalue(order, 0, 4);
+	o.customer_phone = PQgetvalue(order, 0, 5);
+	if (attempt_insert(app, r, id, p, &o, token) != 0)
 		goto out;
-	PQclear(res);
-	res = NULL;
-
-	ret = arena_printf(&r->arena, "%s/payment/success/%s/%s",
-	    public_base_url(), in.provider, reference);
-	fail = arena_printf(&r->arena, "%s/payment/failure/%s/%s",
-	    public_base_url(), in.provider, reference);
-	memset(&req, 0, sizeof(req));
-	req.reference = reference;
-	req.amount_paisa = strtoll(PQgetvalue(order, 0, 1), NULL, 10);
-	req.order_number = PQgetvalue(order, 0, 0);
-	req.return_url = ret;
-	req.failure_url = fail;
-	req.website_url = public_base_url();
-	req.customer_name = PQgetvalue(order, 0, 4);
-	req.customer_phone = PQgetvalue(order, 0, 5);
-	req.now = time(NULL);
-	gateway_urls_for(p, gw.test_mode, &urls);
-	memset(&rd, 0, sizeof(rd));
-	rc = gateway_initiate(&gw, &urls, &req, &rd, err, sizeof(err));
-	params[0] = id;
-	params[1] = r->principal.merchant_id;
-	if (rc != GW_OK) {
-		params[2] = err;
-		if ((res = query_or_respond(app, r,
-		    sql[STMT_PAYMENT_FAILED_START], 3, params)) == NULL)
-			goto out;
-		payment_event(app, r->principal.merchant_id, id, "initiate",
-		    NULL, err, "the gateway refused to start the payment");
-		if (rc == GW_UNREACHABLE)
-			respond_errorf(r, ERR_UNAVAILABLE, NULL, "%s did not "
-			    "answer; retry shortly", in.provider);
-		else
-			respond_errorf(r, ERR_VALIDATION, "provider",
-			    "provider %s refused the payment: %s", in.provider,
-			    err);
+	switch (attempt_initiate(app, r, &gw, id, &o, err, sizeof(err))) {
+	case GW_OK:
+		break;
+	case GW_UNREACHABLE:
+		respond_errorf(r, ERR_UNAVAILABLE, NULL, "%s did not answer; "
+		    "retry shortly", in.provider);
+		goto out;
+	case GW_REFUSED:
+		respond_errorf(r, ERR_VALIDATION, "provider", "provider %s "
+		    "refused the payment: %s", in.provider, err);
+		goto out;
+	default:
+		respond_error(r, ERR_UNAVAILABLE, NULL, NULL);
 		goto out;
 	}
-
-	redirect = redirect_json(&rd);
-	snprintf(ttl, sizeof(ttl), "%ld", rd.expires_in > 0 ? rd.expires_in :
-	    (long)PAYMENT_TTL_S);
-	params[2] = json_object_to_json_string_ext(redirect,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	params[3] = rd.provider_ref;
-	params[4] = ttl;
-	if ((res = query_or_respond(app, r, sql[STMT_PAYMENT_STARTED], 5,
-	    params)) == NULL)
-		goto out;
-	PQclear(res);
-	payment_event(app, r->principal.merchant_id, id, "initiate", NULL,
-	    params[2], "started");
 	if ((res = payment_or_respond(app, r, id)) == NULL)
 		goto out;
 	log_event(LOG_INFO, "payment_started", "%s %s order %s", id,
 	    in.provider, in.order_id);
 	respond_data(r, 201, payment_json(res, 0));
 out:
-	if (redirect != NULL)
-		json_object_put(redirect);
 	PQclear(order);
 	PQclear(res);
 	wipe(&gw, sizeof(gw));
@@ -635,13 +706,91 @@ locate_or_page(struct app *app, struct request *r, enum stmt lookup,
 	return 0;
 }
 
+/*
+ * Replaces an opened eSewa or Fonepay attempt by a fresh one that takes
+ * over the link's token (sql/006). The old attempt stays and is reconciled
+ * until it expires. Fills id with the attempt to send the customer to (the
+ * old one if another request replaced it first). Returns 0, or -1 having
+ * answered with a page.
+ */
+static int
+attempt_reopen_or_page(struct app *app, struct request *r,
+    const char *old, char id[RANDOM_ID_MAX])
+{
+	struct attempt_order	 o;
+	struct gateway		 gw;
+	enum provider		 p;
+	PGresult		*res = NULL;
+	const char		*params[3] = { old, r->principal.merchant_id, id };
+	const char		*opened[2];
+	char			 err[256];
+	int			 rc = -1;
+
+	memset(&gw, 0, sizeof(gw));
+	snprintf(id, RANDOM_ID_MAX, "%s", old);
+	if (db_begin(&app->db) != DB_OK ||
+	    db_query(&app->db, &res, sql[STMT_ATTEMPT_LOCK], 2, params) !=
+	    DB_OK)
+		goto fail;
+	if (PQntuples(res) != 1) {
+		rc = 0;		/* changed meanwhile: send them to it as it is */
+		goto out;
+	}
+	if (provider_parse(PQgetvalue(res, 0, 1), &p) != 0 ||
+	    !gateway_usable(gateway_load(app, r->principal.merchant_id, p,
+	    &gw)) || random_id("pay", id) != 0)
+		goto fail;
+	o.order_id = PQgetvalue(res, 0, 0);
+	o.amount = PQgetvalue(res, 0, 2);
+	o.order_number = PQgetvalue(res, 0, 4);
+	o.customer_name = PQgetvalue(res, 0, 5);
+	o.customer_phone = PQgetvalue(res, 0, 6);
+	opened[0] = id;
+	opened[1] = r->principal.merchant_id;
+	/* The new attempt is opened by this very visit. */
+	if (db_query(&app->db, NULL, sql[STMT_ATTEMPT_RETIRE], 3, params) !=
+	    DB_OK || attempt_insert(app, r, id, p, &o, PQgetvalue(res, 0, 3))
+	    != 0 || db_query(&app->db, NULL, sql[STMT_PAYMENT_OPENED], 2,
+	    opened) != DB_OK)
+		goto fail;
+	if (db_commit(&app->db) != DB_OK)
+		goto fail;
+	if (attempt_initiate(app, r, &gw, id, &o, err, sizeof(err)) != GW_OK) {
+		html_page(r, 503, "Please try again", "We could not start this "
+		    "payment just now. Please open the link again in a "
+		    "minute.");
+		goto out;
+	}
+	log_event(LOG_INFO, "payment_reopened", "%s replaces %s", id, old);
+	rc = 0;
+	goto out;
+fail:
+	if (r->status == 0)
+		html_page(r, 503, "Please try again", "We could not open this "
+		    "payment just now. Please open the link again in a "
+		    "minute.");
+out:
+	db_rollback(&app->db);
+	PQclear(res);
+	wipe(&gw, sizeof(gw));
+	return rc;
+}
+
+/* 1 when a gateway takes each reference once (no server-side start). */
+static int
+single_use_reference(const char *provider)
+{
+	return strcmp(provider, "esewa") == 0 || strcmp(provider, "fonepay") == 0;
+}
+
 static void
 handle_pay_link(struct app *app, struct request *r)
 {
-	const char		*params[1] = { r->params[0] };
+	const char		*params[2] = { r->params[0], NULL };
 	struct json_object	*redirect = NULL, *v, *fields;
-	PGresult		*res = NULL;
+	PGresult		*res = NULL, *opened = NULL;
 	char			 merchant[RANDOM_ID_MAX], payment[RANDOM_ID_MAX];
+	char			 current[RANDOM_ID_MAX];
 	const char		*status;
 
 	if (locate_or_page(app, r, STMT_PAYMENT_BY_TOKEN, 1, params, merchant,
@@ -650,16 +799,36 @@ handle_pay_link(struct app *app, struct request *r)
 	if ((res = payment_or_respond(app, r, payment)) == NULL)
 		return;
 	status = PQgetvalue(res, 0, 3);
-	if (strcmp(status, "paid") == 0 || strcmp(status, "refunded") == 0 ||
-	    strcmp(status, "partially_refunded") == 0) {
+	if (strcmp(PQgetvalue(res, 0, COL_ORDER_PAYMENT), "pending") != 0 &&
+	    strcmp(PQgetvalue(res, 0, COL_ORDER_PAYMENT), "failed") != 0) {
 		html_page(r, 200, "Already paid", arena_printf(&r->arena,
 		    "Order %s is already paid. Thank you!",
 		    PQgetvalue(res, 0, 14)));
 		goto out;
 	}
-	if ((strcmp(status, "initiated") != 0 && strcmp(status, "pending")
-	    != 0) || (redirect = json_tokener_parse(PQgetvalue(res, 0, 10)))
-	    == NULL) {
+	if (strcmp(status, "initiated") != 0 && strcmp(status, "pending") != 0) {
+		html_page(r, 410, "This link has expired", "This payment can "
+		    "no longer be made. Please ask the shop for a new link.");
+		goto out;
+	}
+	/* A second visit to a single-use reference needs a new attempt. */
+	if (strcmp(status, "initiated") == 0 &&
+	    single_use_reference(PQgetvalue(res, 0, 2))) {
+		params[0] = payment;
+		params[1] = merchant;
+		if ((opened = query_or_respond(app, r,
+		    sql[STMT_PAYMENT_OPENED], 2, params)) == NULL)
+			goto out;
+		if (PQntuples(opened) == 0) {
+			if (attempt_reopen_or_page(app, r, payment, current)
+			    != 0)
+				goto out;
+			PQclear(res);
+			if ((res = payment_or_respond(app, r, current)) == NULL)
+				goto out;
+		}
+	}
+	if ((redirect = json_tokener_parse(PQgetvalue(res, 0, 10))) == NULL) {
 		html_page(r, 410, "This link has expired", "This payment can "
 		    "no longer be made. Please ask the shop for a new link.");
 		goto out;
@@ -672,6 +841,7 @@ handle_pay_link(struct app *app, struct request *r)
 out:
 	if (redirect != NULL)
 		json_object_put(redirect);
+	PQclear(opened);
 	PQclear(res);
 }
 

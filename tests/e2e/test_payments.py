@@ -20,7 +20,7 @@ from client import (PAGE_NOT_COMPLETED, PAGE_PAID, PAYMENT_KEYS, PROVIDERS, SAND
                     assert_envelope_error, assert_no_secrets, assert_not_found, assert_ok, assert_page_says,
                     assert_payment, assert_validation, call, check_each, configure_gateway, confirmation_jobs, drain_rules,
                     esewa_signature, event_sources, fake_ip, follow_return, genuine_webhook, get_order_by_id, get_payment,
-                    html_page, khalti_pidx, list_page, open_pay_link, our_path, paid_payment, paisa,
+                    html_page, http_url, khalti_pidx, list_page, open_pay_link, our_path, paid_payment, paisa,
                     payment_order, post_webhook, register, require_sandbox, sandbox_merchant,
                     sandbox_pay, sandbox_next, sandbox_transaction, start_payment, to_gateway, wait_confirmation)
 
@@ -567,3 +567,80 @@ def test_refund_rules():
     p = get_payment(token, pay["id"])
     assert (p["status"], p["refunded"]) == ("paid", 0), p
     assert len(khalti_refund_calls(pay)[1]) == 0, "a refused refund reached Khalti"
+
+
+def _reference_of(target, provider):
+    """The gateway reference a pay page sends the browser on with."""
+    if provider == "esewa":
+        return target["fields"]["transaction_uuid"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(target["url"]).query)
+    return query["PRN"][0]
+
+
+def test_pay_link_opened_again_starts_a_new_attempt():
+    """A link pasted into a chat is opened more than once. eSewa and Fonepay
+    take each reference once, so each later visit goes on with a new one;
+    the gateway accepts every visit, and any attempt the customer pays
+    settles the order."""
+    require_sandbox()
+    _, token = register()
+    for provider in ("esewa", "fonepay"):
+        configure_gateway(token, provider)
+
+    def check(provider):
+        order = payment_order(token)
+        pay = start_payment(token, order["id"], provider)
+        ip = fake_ip()
+        references = []
+        for _ in range(3):
+            resp, target = open_pay_link(pay, ip)
+            assert target, f"the pay page leads nowhere: {resp.text[:300]}"
+            references.append(_reference_of(target, provider))
+            to_gateway_resp = call_gateway(target)
+            assert to_gateway_resp.status == 302, \
+                f"{provider} refused a later visit of the pay link: {to_gateway_resp.status} {to_gateway_resp.text[:200]}"
+        assert references[0] == pay["reference"], references
+        assert len(set(references)) == 3, f"visits reused a reference: {references}"
+        rows, _ = list_page(token, "/v1/payments", "payments", orderId=order["id"])
+        assert len(rows) == 3 and {r["status"] for r in rows} == {"initiated"}, rows
+
+        # The customer pays the FIRST attempt after all: the order is paid.
+        done = sandbox_pay(provider, references[0])
+        assert_page_says(follow_return(done["redirect"], ip), PAGE_PAID)
+        assert get_order_by_id(token, order["id"])["payment"]["status"] == "paid"
+        resp, target = open_pay_link(pay, ip)
+        assert_page_says(resp, PAGE_PAID)
+        assert target is None, f"the link of a paid order still leads to the gateway: {target}"
+
+    check_each(["esewa", "fonepay"], check)
+
+
+def call_gateway(target):
+    """POST or GET what a pay page sends the browser to (the sandbox)."""
+    if target["method"] == "POST":
+        return http_url("POST", target["url"], form=target["fields"])
+    return http_url("GET", target["url"])
+
+
+def test_second_payment_of_a_paid_order_is_flagged_not_paid():
+    """Two payments started for one order and both paid at the gateway: the
+    order is paid once, one confirmation is queued, and the second payment
+    is flagged for the merchant to refund."""
+    require_sandbox()
+    _, token = register()
+    configure_gateway(token, "khalti")
+    order = payment_order(token)
+    first = start_payment(token, order["id"], "khalti")
+    second = start_payment(token, order["id"], "khalti")
+    ip = fake_ip()
+    for pay in (first, second):
+        to_gateway(pay, ip)
+    for pay in (first, second):
+        done = sandbox_pay("khalti", khalti_pidx(pay))
+        follow_return(done["redirect"], ip)
+    a, b = get_payment(token, first["id"]), get_payment(token, second["id"])
+    assert a["status"] == "paid", a
+    assert b["status"] == "mismatch", b
+    assert b["flag"] and "already paid" in b["flag"], b["flag"]
+    assert get_order_by_id(token, order["id"])["payment"]["status"] == "paid"
+    assert confirmation_jobs(order["id"]) == 1, "not exactly one confirmation job"
