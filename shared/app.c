@@ -165,20 +165,26 @@ rate_limit_or_respond(struct app *app, struct request *r,
 
 	if (route->flags & ROUTE_NO_LIMIT)
 		return 0;
-	if (by_addr && !(route->flags & ROUTE_LIMIT_BY_ADDR))
+	if (by_addr && !(route->flags & (ROUTE_LIMIT_BY_ADDR |
+	    ROUTE_LIMIT_WEBHOOK)))
 		return 0;
-	v = by_addr ?
-	    rate_limit_hit(&app->kv, "addr", r->remote_addr,
-	    app->cfg.rate_limit_open, RATE_WINDOW, &st) :
-	    rate_limit_hit(&app->kv, "cred", r->principal.credential_id,
-	    app->cfg.rate_limit, RATE_WINDOW, &st);
+	if (route->flags & ROUTE_LIMIT_WEBHOOK)
+		v = rate_limit_hit(&app->kv, "hook", r->remote_addr,
+		    app->cfg.rate_limit_webhook, RATE_WINDOW, &st);
+	else if (by_addr)
+		v = rate_limit_hit(&app->kv, "addr", r->remote_addr,
+		    app->cfg.rate_limit_open, RATE_WINDOW, &st);
+	else
+		v = rate_limit_hit(&app->kv, "cred",
+		    r->principal.credential_id, app->cfg.rate_limit,
+		    RATE_WINDOW, &st);
 	if (v == RATE_UNKNOWN) {
 		if (!by_addr) {
 			log_event(LOG_WARN, "rate_limit_skipped",
 			    "redis unavailable; serving without a limit");
 			return 0;
 		}
-		respond_error(r, ERR_UNAVAILABLE, "sign-in is paused while "
+		respond_error(r, ERR_UNAVAILABLE, "this route is paused while "
 		    "the rate limiter is unavailable; retry shortly", NULL);
 		return -1;
 	}

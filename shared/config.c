@@ -100,7 +100,9 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    env_long("RATE_LIMIT_PER_MINUTE", 600, 1, 1000000000,
 	    &cfg->rate_limit, err, errlen) != 0 ||
 	    env_long("RATE_LIMIT_OPEN_PER_MINUTE", 20, 1, 1000000000,
-	    &cfg->rate_limit_open, err, errlen) != 0)
+	    &cfg->rate_limit_open, err, errlen) != 0 ||
+	    env_long("RATE_LIMIT_WEBHOOK_PER_MINUTE", 3000, 1, 1000000000,
+	    &cfg->rate_limit_webhook, err, errlen) != 0)
 		return -1;
 
 	level = env_or("LOG_LEVEL", "info");

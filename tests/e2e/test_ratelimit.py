@@ -1,7 +1,12 @@
 """Fixed-window rate limits: per credential on protected routes, per address on open routes."""
 
+import json
+import os
+
 from client import (OPEN_RATE_LIMIT, PASSWORD, RATE_LIMIT, assert_envelope_error, assert_ok, call, create_key,
                     fake_ip, in_fresh_window, login, register)
+
+WEBHOOK_RATE_LIMIT = int(os.environ.get("RATE_LIMIT_WEBHOOK_PER_MINUTE", "50"))
 
 
 def limit_headers(resp):
@@ -83,3 +88,27 @@ def test_open_route_limit_counts_failed_logins():
 
     exhaust(start, send, OPEN_RATE_LIMIT, status=401)
     assert_limited(login(merchant["email"], PASSWORD, ip=ips[-1]), OPEN_RATE_LIMIT)
+
+
+def test_webhook_limit_per_sender_address():
+    """A flood of deliveries from one address stops at the webhook limit
+    (each would otherwise cost a stored row); another sender is unaffected."""
+    ips = []
+    body = json.dumps({"transaction_code": "000FLOOD", "status": "COMPLETE", "total_amount": "100.0",
+                       "transaction_uuid": "pay-nosuchpaymentxxxxxxxx", "product_code": "EPAYTEST",
+                       "signed_field_names": "transaction_code,status,total_amount,transaction_uuid,"
+                                             "product_code,signed_field_names",
+                       "signature": "x" * 44})
+
+    def send():
+        return call("POST", "/v1/webhooks/payment/esewa", raw=body.encode(),
+                    headers={"Content-Type": "application/json"}, ip=ips[-1])
+
+    def start():
+        ips.append(fake_ip())
+        return send()
+
+    exhaust(start, send, WEBHOOK_RATE_LIMIT, status=404)
+    other = call("POST", "/v1/webhooks/payment/esewa", raw=body.encode(),
+                 headers={"Content-Type": "application/json"}, ip=fake_ip())
+    assert other.status == 404, f"another sender was limited too: {other.status} {other.text[:200]}"
