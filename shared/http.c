@@ -328,6 +328,26 @@ route_match(const char *pattern, const char *path, char *buf, size_t buflen,
 	return (*p == '\0' && *s == '\0') ? np : -1;
 }
 
+/* 1 when every name=value of a query string percent-decodes cleanly. */
+static int
+query_valid(const char *q)
+{
+	char	buf[4096];
+	size_t	len;
+
+	while (*q != '\0') {
+		len = strcspn(q, "&");
+		if (len >= sizeof(buf) ||
+		    percent_decode(q, len, buf, sizeof(buf), 1) < 0 ||
+		    !utf8_valid(buf, strlen(buf), NULL))
+			return 0;
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	return 1;
+}
+
 const struct route *
 route_or_respond(struct request *r, const struct route *routes, size_t n)
 {
@@ -342,6 +362,12 @@ route_or_respond(struct request *r, const struct route *routes, size_t n)
 	buflen = strlen(r->path) + ROUTE_PARAMS_MAX + 1;
 	if ((buf = arena_alloc(&r->arena, buflen)) == NULL) {
 		respond_error(r, ERR_INTERNAL, NULL, NULL);
+		return NULL;
+	}
+	if (!query_valid(r->query)) {
+		respond_error(r, ERR_BAD_REQUEST, "the query string is not "
+		    "well-formed (bad percent escape, control character, or "
+		    "not UTF-8)", NULL);
 		return NULL;
 	}
 	m = r->method == METHOD_HEAD ? METHOD_GET : r->method;

@@ -131,3 +131,17 @@ def test_request_id_replaced_when_invalid():
         assert len(resp.headers.get_all("X-Request-Id")) == 1, f"several X-Request-Id headers for {rid!r}"
         seen.add(got)
     assert len(seen) == 6, f"generated request ids are not unique: {seen}"
+
+
+def test_malformed_query_string_400():
+    """A query parameter that does not decode is refused, not silently dropped
+    (a list would otherwise answer unfiltered)."""
+    _, token = register()
+    cases = ["/v1/products?limit=%ZZ", "/v1/orders?status=%4", "/v1/customers?search=a%00b",
+             "/v1/customers?search=%FF%FE"]
+
+    def check(path):
+        expect_error(call("GET", path, token=token), 400, "bad_request", path)
+
+    check_each(cases, check)
+    assert_ok(call("GET", "/v1/customers?search=Sita%20Sharma", token=token))
