@@ -35,9 +35,10 @@
 	"p.refunded_paisa, p.reference, p.provider_ref, p.flag, p.pay_token, " \
 	"p.redirect::text, " TS("p.created_at") ", " \
 	"CASE WHEN p.paid_at IS NULL THEN NULL ELSE " TS("p.paid_at") " END, " \
-	TS("p.expires_at") ", o.order_number, o.payment_status"
+	TS("p.expires_at") ", o.order_number, o.payment_status, " \
+	"p.superseded_by"
 #define COL_ORDER_PAYMENT	15
-#define COL_CURSOR_TS	16
+#define COL_CURSOR_TS	17
 
 enum stmt {
 	STMT_ORDER_FOR_PAYMENT,
@@ -227,6 +228,7 @@ payment_json(const PGresult *res, int row)
 	row_text(p, "createdAt", res, row, 11);
 	row_text(p, "paidAt", res, row, 12);
 	row_text(p, "expiresAt", res, row, 13);
+	row_text(p, "supersededBy", res, row, 16);
 	return p;
 }
 

@@ -431,7 +431,7 @@ PROVIDERS = ("esewa", "khalti", "fonepay")
 PAY_ID_RE = re.compile(r"^pay_[a-z2-7]{20}$")
 PAY_LINK_RE = re.compile(r"^https?://[^/]+/pay/(pl_[A-Za-z0-9_-]+)$")
 PAYMENT_KEYS = {"id", "orderId", "orderNumber", "provider", "status", "amount", "refunded", "reference",
-                "providerRef", "flag", "payLink", "redirect", "createdAt", "paidAt", "expiresAt"}
+                "providerRef", "flag", "payLink", "redirect", "createdAt", "paidAt", "expiresAt", "supersededBy"}
 SECRET_MASK = "********"
 # What the customer pages say (docs/api.md "Customer pages"): paid, being confirmed,
 # not completed, or under review.

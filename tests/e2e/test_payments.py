@@ -603,6 +603,10 @@ def test_pay_link_opened_again_starts_a_new_attempt():
         assert len(set(references)) == 3, f"visits reused a reference: {references}"
         rows, _ = list_page(token, "/v1/payments", "payments", orderId=order["id"])
         assert len(rows) == 3 and {r["status"] for r in rows} == {"initiated"}, rows
+        by_ref = {r["reference"]: r for r in rows}
+        chain = [by_ref[ref]["supersededBy"] for ref in references]
+        assert chain[:2] == [by_ref[references[1]]["id"], by_ref[references[2]]["id"]] and chain[2] is None, \
+            f"supersededBy does not chain the attempts: {chain}"
 
         # The customer pays the FIRST attempt after all: the order is paid.
         done = sandbox_pay(provider, references[0])
