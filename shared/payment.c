@@ -258,7 +258,7 @@ recheck_delay(long checks)
 static enum settle_result
 settle(struct app *app, const char *merchant_id, const char *payment_id,
     const struct gateway *gw, const char *reference,
-    const struct pay_status *st, int customer_left)
+    const struct pay_status *st, const char *note, int customer_left)
 {
 	const char		*params[4];
 	const char		*why, *status, *order_status;
@@ -278,6 +278,13 @@ settle(struct app *app, const char *merchant_id, const char *payment_id,
 		rc = SETTLE_NOT_FOUND;
 		goto out;
 	}
+	/* The status answer is kept in the transaction that acts on it (one
+	 * durable commit for both), after the row lock: the event's foreign
+	 * key takes a share lock on the payment, which taken first would
+	 * deadlock two settlements of one payment. */
+	if (payment_event(app, merchant_id, payment_id, "status", NULL,
+	    st->raw, note) < 0)
+		goto out;
 	status = PQgetvalue(res, 0, 0);
 	amount = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	snprintf(order_id, sizeof(order_id), "%s", PQgetvalue(res, 0, 2));
@@ -470,10 +477,7 @@ payment_check(struct app *app, const char *merchant_id,
 	}
 	snprintf(note, sizeof(note), "%s: %s (asked by %s)",
 	    provider_name(p), st.status_word, source);
-	if (payment_event(app, merchant_id, payment_id, "status", NULL, st.raw,
-	    note) < 0)
-		goto out;
-	rc = settle(app, merchant_id, payment_id, &gw, reference, &st,
+	rc = settle(app, merchant_id, payment_id, &gw, reference, &st, note,
 	    customer_left);
 out:
 	free(st.raw);
