@@ -253,3 +253,18 @@ def test_row_level_security_on_api_keys():
     psql([scoped(merchant_a["id"]), f"DELETE FROM api_keys WHERE merchant_id = '{merchant_b['id']}'"],
          app=True, check=False)  # zero rows deleted, or no DELETE privilege at all
     assert rows(scoped(merchant_b["id"]), select) == [merchant_b["id"]]
+
+
+def test_expired_session_token_refused():
+    """A session token past its expiry is refused like a revoked one; an API
+    key of the same merchant still works."""
+    merchant, token = register()
+    key = create_key(token, "still valid")["key"]
+    assert_ok(call("GET", "/v1/me", token=token))
+    # Time passes: the session's expiry is moved into the past, as the
+    # clock would (TOKEN_TTL_SECONDS is a day in the test stack).
+    assert merchant["id"].startswith("mer_") and merchant["id"][4:].isalnum()
+    psql([f"UPDATE sessions SET expires_at = now() - interval '1 second' "
+          f"WHERE merchant_id = '{merchant['id']}'"])
+    assert_envelope_error(call("GET", "/v1/me", token=token), 401, "unauthorized")
+    assert_ok(call("GET", "/v1/me", token=key))
