@@ -2,6 +2,7 @@
  * payments: taking money for an order through a merchant's gateway.
  *
  *	POST /v1/payments			start a payment for an unpaid order
+ *						(takes an Idempotency-Key)
  *	GET  /v1/payments			?status ?orderId ?limit ?cursor
  *	GET  /v1/payments/:id			with its events and confirmation
  *	POST /v1/payments/:id/refund		Khalti's API, or recorded as manual
@@ -19,6 +20,7 @@
 
 #include "app.h"
 #include "html.h"
+#include "idempotency.h"
 #include "log.h"
 #include "page.h"
 #include "payment.h"
@@ -394,6 +396,11 @@ handle_create(struct app *app, struct request *r)
 	memset(&gw, 0, sizeof(gw));
 	if (fields_or_respond(r, create_fields, &in) != 0)
 		return;
+	/* From here one transaction: a retry with the same Idempotency-Key
+	 * gets the first answer back (even once the order is paid) and
+	 * starts no second attempt. */
+	if (idempotent_begin_or_respond(app, r) != 0)
+		return;
 	provider_parse(in.provider, &p);
 	switch (gateway_load(app, r->principal.merchant_id, p, &gw)) {
 	case GATEWAY_LOADED:
@@ -462,7 +469,7 @@ handle_create(struct app *app, struct request *r)
 		goto out;
 	log_event(LOG_INFO, "payment_started", "%s %s order %s", id,
 	    in.provider, in.order_id);
-	respond_data(r, 201, payment_json(res, 0));
+	idempotent_commit_and_respond(app, r, 201, payment_json(res, 0));
 out:
 	PQclear(order);
 	PQclear(res);

@@ -648,3 +648,24 @@ def test_second_payment_of_a_paid_order_is_flagged_not_paid():
     assert b["flag"] and "already paid" in b["flag"], b["flag"]
     assert get_order_by_id(token, order["id"])["payment"]["status"] == "paid"
     assert confirmation_jobs(order["id"]) == 1, "not exactly one confirmation job"
+
+
+def test_payment_start_idempotent_retry():
+    """A retried POST /v1/payments with the same Idempotency-Key gets the
+    first payment back and starts no second attempt."""
+    require_sandbox()
+    _, token = register()
+    configure_gateway(token, "khalti")
+    order = payment_order(token)
+    body = {"orderId": order["id"], "provider": "khalti"}
+    headers = {"Idempotency-Key": "start-" + order["id"]}
+    first = call("POST", "/v1/payments", body, token=token, headers=headers)
+    again = call("POST", "/v1/payments", body, token=token, headers=headers)
+    a, b = assert_ok(first, 201), assert_ok(again, 201)
+    assert a["id"] == b["id"] and a["redirect"] == b["redirect"], (a, b)
+    assert again.headers.get("Idempotent-Replayed") == "true", dict(again.headers)
+    rows, _ = list_page(token, "/v1/payments", "payments", orderId=order["id"])
+    assert [r["id"] for r in rows] == [a["id"]], rows
+    other = dict(body, provider="esewa")
+    assert_envelope_error(call("POST", "/v1/payments", other, token=token, headers=headers),
+                          422, "idempotency_key_reused")
