@@ -58,6 +58,7 @@ app_free(struct app *app)
 	db_close(&app->db);
 	kv_close(&app->kv);
 	wipe(app->cfg.master_key, sizeof(app->cfg.master_key));
+	wipe(app->cfg.previous_key, sizeof(app->cfg.previous_key));
 }
 
 PGresult *

@@ -76,11 +76,47 @@ read_key_file(const char *path, char hex[65])
 	return 0;
 }
 
+/*
+ * Reads a 32-byte key given as 64 hex characters in the variable var, or
+ * in the file named by file_var. Returns 0 with the key in out, 1 when
+ * neither is set, or -1 with a reason in err.
+ */
+static int
+key_load(const char *var, const char *file_var,
+    unsigned char out[MASTER_KEY_LEN], char *err, size_t errlen)
+{
+	const char	*key, *file;
+	char		 hex[65];
+	int		 rc = -1;
+
+	key = env_or(var, NULL);
+	file = env_or(file_var, NULL);
+	if (key == NULL && file == NULL)
+		return 1;
+	if (key == NULL) {
+		if (read_key_file(file, hex) != 0) {
+			snprintf(err, errlen, "%s %s must hold 64 hex "
+			    "characters", file_var, file);
+			goto out;
+		}
+		key = hex;
+	}
+	if (strlen(key) != 64 ||
+	    hex_decode(key, 64, out, MASTER_KEY_LEN) != MASTER_KEY_LEN) {
+		snprintf(err, errlen, "%s must be 64 hex characters (32 "
+		    "bytes)", key == hex ? file_var : var);
+		goto out;
+	}
+	rc = 0;
+out:
+	wipe(hex, sizeof(hex));
+	return rc;
+}
+
 int
 config_load(struct config *cfg, char *err, size_t errlen)
 {
-	const char	*key, *file, *level;
-	char		 hex[65];
+	const char	*level;
 	long		 port;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -112,32 +148,30 @@ config_load(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 
-	key = env_or("MASTER_KEY", NULL);
-	file = env_or("MASTER_KEY_FILE", NULL);
-	if (key == NULL && file != NULL) {
-		if (read_key_file(file, hex) != 0) {
-			snprintf(err, errlen, "MASTER_KEY_FILE %s must hold "
-			    "64 hex characters", file);
-			return -1;
-		}
-		key = hex;
-	}
-	if (key == NULL) {
+	switch (key_load("MASTER_KEY", "MASTER_KEY_FILE", cfg->master_key,
+	    err, errlen)) {
+	case 0:
+		break;
+	case 1:
 		if (cfg->production) {
 			snprintf(err, errlen, "MASTER_KEY or MASTER_KEY_FILE "
 			    "is required when APP_ENV=production");
 			return -1;
 		}
-		key = dev_master_key;
-	}
-	if (strlen(key) != 64 ||
-	    hex_decode(key, 64, cfg->master_key, MASTER_KEY_LEN) !=
-	    MASTER_KEY_LEN) {
-		snprintf(err, errlen, "the master key must be 64 hex "
-		    "characters (32 bytes)");
-		wipe(hex, sizeof(hex));
+		hex_decode(dev_master_key, 64, cfg->master_key, MASTER_KEY_LEN);
+		break;
+	default:
 		return -1;
 	}
-	wipe(hex, sizeof(hex));
+	switch (key_load("MASTER_KEY_PREVIOUS", "MASTER_KEY_PREVIOUS_FILE",
+	    cfg->previous_key, err, errlen)) {
+	case 0:
+		cfg->has_previous_key = 1;
+		break;
+	case 1:
+		break;
+	default:
+		return -1;
+	}
 	return 0;
 }

@@ -14,6 +14,9 @@ struct config {
 	const char	*redis_host;
 	int		 redis_port;
 	unsigned char	 master_key[MASTER_KEY_LEN];
+	/* During a rotation: the key older values are still sealed under. */
+	unsigned char	 previous_key[MASTER_KEY_LEN];
+	int		 has_previous_key;
 	long		 body_max;	/* bytes, per request body */
 	long		 token_ttl;	/* seconds a login session lives */
 	long		 rate_limit;	/* per credential per minute */

@@ -14,6 +14,7 @@
 
 enum stmt {
 	STMT_GATEWAY_GET,
+	STMT_GATEWAY_RESEAL,
 	STMT_EVENT_INSERT,
 	STMT_PAYMENT_GET,
 	STMT_PAYMENT_LOCK,
@@ -33,6 +34,10 @@ static const char *const sql[STMT__MAX] = {
 	[STMT_GATEWAY_GET] =
 	    "SELECT enabled, test_mode, public_config::text, sealed_secrets "
 	    "FROM payment_gateways WHERE merchant_id = $1 AND provider = $2",
+	/* Only if nobody changed the row meanwhile. */
+	[STMT_GATEWAY_RESEAL] =
+	    "UPDATE payment_gateways SET sealed_secrets = $3 "
+	    "WHERE merchant_id = $1 AND provider = $2 AND sealed_secrets = $4",
 	[STMT_EVENT_INSERT] =
 	    "INSERT INTO payment_events (merchant_id, payment_id, source, "
 	    "dedupe_key, raw, note) VALUES ($1, $2, $3, $4, $5, $6) "
@@ -138,6 +143,32 @@ take(struct json_object *obj, const char *key, char out[GW_TEXT_MAX])
 		snprintf(out, GW_TEXT_MAX, "%s", json_object_get_string(v));
 }
 
+/*
+ * Seals secrets opened with the previous master key under the current one
+ * (a key rotation, README), so the previous key can be retired once every
+ * account has been read. Failure only leaves the old sealing in place.
+ */
+static void
+reseal(struct app *app, const char *merchant_id, enum provider p,
+    const char *aad, const char *plain, size_t plen, const char *old)
+{
+	const char	*params[4];
+	char		*sealed;
+
+	if ((sealed = seal(app->cfg.master_key, aad, plain, plen)) == NULL)
+		return;
+	params[0] = merchant_id;
+	params[1] = provider_name(p);
+	params[2] = sealed;
+	params[3] = old;
+	if (db_query(&app->db, NULL, sql[STMT_GATEWAY_RESEAL], 4, params) ==
+	    DB_OK)
+		log_event(LOG_INFO, "gateway_resealed", "%s %s now sealed "
+		    "under the current master key", merchant_id,
+		    provider_name(p));
+	free(sealed);
+}
+
 enum gateway_load
 gateway_load(struct app *app, const char *merchant_id, enum provider p,
     struct gateway *gw)
@@ -164,6 +195,11 @@ gateway_load(struct app *app, const char *merchant_id, enum provider p,
 	}
 	gateway_aad(merchant_id, p, aad);
 	plain = unseal(app->cfg.master_key, aad, PQgetvalue(res, 0, 3), &plen);
+	if (plain == NULL && app->cfg.has_previous_key &&
+	    (plain = unseal(app->cfg.previous_key, aad, PQgetvalue(res, 0, 3),
+	    &plen)) != NULL)
+		reseal(app, merchant_id, p, aad, plain, plen,
+		    PQgetvalue(res, 0, 3));
 	if (plain == NULL ||
 	    (pub = json_tokener_parse(PQgetvalue(res, 0, 2))) == NULL ||
 	    (sec = json_tokener_parse(plain)) == NULL) {

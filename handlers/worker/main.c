@@ -60,6 +60,7 @@ enum stmt {
 	STMT_JOB_RETRY,
 	STMT_OUTBOX_RECOVER,
 	STMT_KEYS_EXPIRE,
+	STMT_GATEWAYS_ALL,
 	STMT__MAX,
 };
 
@@ -89,6 +90,8 @@ static const char *const sql[STMT__MAX] = {
 	    "merchant_id = $2 AND status = 'running'",
 	[STMT_OUTBOX_RECOVER] =
 	    "SELECT outbox_recover(" JOB_STALE_S ")",
+	[STMT_GATEWAYS_ALL] =
+	    "SELECT merchant_id, provider FROM payment_gateways_all()",
 	[STMT_KEYS_EXPIRE] =
 	    "SELECT idempotency_keys_expire(" KEYS_MAX_AGE_H ", $1::int)",
 };
@@ -98,12 +101,14 @@ static int	task_reconcile(struct app *);
 static int	task_outbox(struct app *);
 static int	task_recover(struct app *);
 static int	task_housekeeping(struct app *);
+static int	task_reseal(struct app *);
 
 enum task_id {
 	TASK_RECONCILE,
 	TASK_OUTBOX,
 	TASK_RECOVER,
 	TASK_HOUSEKEEPING,
+	TASK_RESEAL,
 	TASK__MAX,
 };
 
@@ -117,6 +122,7 @@ static const struct task {
 	[TASK_RECOVER] = { "recover", 60 * 1000L, task_recover },
 	[TASK_HOUSEKEEPING] = { "housekeeping", 3600 * 1000L,
 	    task_housekeeping },
+	[TASK_RESEAL] = { "reseal", 3600 * 1000L, task_reseal },
 };
 
 static volatile sig_atomic_t	stop_signal;	/* TERM or INT received */
@@ -374,6 +380,46 @@ task_housekeeping(struct app *app)
 	}
 	log_event(LOG_INFO, "housekeeping", "%ld idempotency key(s) older "
 	    "than " KEYS_MAX_AGE_H " hours deleted", total);
+	return 0;
+}
+
+/*
+ * During a master-key rotation (MASTER_KEY_PREVIOUS set): reads every
+ * gateway account once, which seals what the previous key opened under
+ * the current one (payment.c), and says when none is left on the old key.
+ * Without a previous key there is nothing to do.
+ */
+static int
+task_reseal(struct app *app)
+{
+	struct gateway	 gw;
+	PGresult	*res;
+	enum db_status	 st;
+	enum provider	 p;
+	int		 i, n, broken = 0;
+
+	if (!app->cfg.has_previous_key)
+		return 0;
+	if ((st = run(app, &res, STMT_GATEWAYS_ALL, 0, NULL)) != DB_OK)
+		return st == DB_DOWN ? -1 : 0;
+	n = PQntuples(res);
+	for (i = 0; i < n && !stop_signal; i++) {
+		if (provider_parse(PQgetvalue(res, i, 1), &p) != 0 ||
+		    db_scope(&app->db, PQgetvalue(res, i, 0)) != DB_OK)
+			continue;
+		if (!gateway_usable(gateway_load(app, PQgetvalue(res, i, 0), p,
+		    &gw)))
+			broken++;
+		wipe(&gw, sizeof(gw));
+	}
+	PQclear(res);
+	if (broken == 0)
+		log_event(LOG_INFO, "reseal_done", "all %d gateway account(s) "
+		    "open under the current master key; MASTER_KEY_PREVIOUS "
+		    "can be removed", n);
+	else
+		log_event(LOG_WARN, "reseal_incomplete", "%d of %d gateway "
+		    "account(s) open under neither master key", broken, n);
 	return 0;
 }
 

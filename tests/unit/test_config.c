@@ -80,8 +80,11 @@ UNIT_TEST(parse_long_table)
 static const char *const env_names[] = {
 	"APP_ENV", "DATABASE_URL", "REDIS_SOCKET", "REDIS_HOST", "REDIS_PORT",
 	"BODY_MAX_BYTES", "TOKEN_TTL_SECONDS", "RATE_LIMIT_PER_MINUTE",
-	"RATE_LIMIT_OPEN_PER_MINUTE", "LOG_LEVEL", "MASTER_KEY",
+	"RATE_LIMIT_OPEN_PER_MINUTE", "RATE_LIMIT_WEBHOOK_PER_MINUTE",
+	"LOG_LEVEL", "MASTER_KEY",
 	"MASTER_KEY_FILE",
+	"MASTER_KEY_PREVIOUS",
+	"MASTER_KEY_PREVIOUS_FILE",
 };
 
 static char	*env_saved[NELEM(env_names)];
@@ -183,12 +186,15 @@ static const struct {
 	{ { { "MASTER_KEY", KEY_UC } }, 0, NULL,
 	  1048576, 86400, 600, 20, 0,
 	  "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf" },
-	{ { { "MASTER_KEY", KEY_63 } }, -1, "master key", 0, 0, 0, 0, 0, NULL },
-	{ { { "MASTER_KEY", KEY_65 } }, -1, "master key", 0, 0, 0, 0, 0, NULL },
-	{ { { "MASTER_KEY", KEY_BAD } }, -1, "master key",
+	{ { { "MASTER_KEY", KEY_63 } }, -1, "MASTER_KEY", 0, 0, 0, 0, 0, NULL },
+	{ { { "MASTER_KEY", KEY_65 } }, -1, "MASTER_KEY", 0, 0, 0, 0, 0, NULL },
+	{ { { "MASTER_KEY", KEY_BAD } }, -1, "MASTER_KEY",
 	  0, 0, 0, 0, 0, NULL },
 	{ { { "APP_ENV", "production" }, { "MASTER_KEY", KEY_63 } }, -1,
-	  "master key", 0, 0, 0, 0, 0, NULL },
+	  "MASTER_KEY", 0, 0, 0, 0, 0, NULL },
+	/* A rotation's previous key is checked like the current one. */
+	{ { { "MASTER_KEY", KEY_A }, { "MASTER_KEY_PREVIOUS", KEY_63 } }, -1,
+	  "MASTER_KEY_PREVIOUS", 0, 0, 0, 0, 0, NULL },
 	{ { { "APP_ENV", "production" }, { "MASTER_KEY_FILE", FILE_KEY } }, 0,
 	  NULL, 1048576, 86400, 600, 20, 1, KEY_A },
 	{ { { "MASTER_KEY_FILE", "/nonexistent/commerce-master-key" } }, -1,
@@ -331,5 +337,26 @@ UNIT_TEST(config_load_strings)
 	CHECK_STR(cfg.redis_socket, "/run/redis.sock");
 	CHECK_STR(cfg.redis_host, "10.0.0.5");
 	CHECK_INT(cfg.redis_port, 6380);
+	env_restore();
+}
+
+/* MASTER_KEY_PREVIOUS, set during a rotation, is kept beside the current key. */
+UNIT_TEST(config_load_previous_key)
+{
+	struct config	cfg;
+	char		err[256];
+	unsigned char	want[MASTER_KEY_LEN];
+
+	env_save();
+	setenv("MASTER_KEY", KEY_A, 1);
+	CHECK_INT(config_load(&cfg, err, sizeof(err)), 0);
+	CHECK_INT(cfg.has_previous_key, 0);
+	setenv("MASTER_KEY", KEY_UC, 1);
+	setenv("MASTER_KEY_PREVIOUS", KEY_A, 1);
+	CHECK_INT(config_load(&cfg, err, sizeof(err)), 0);
+	CHECK_INT(cfg.has_previous_key, 1);
+	CHECK_INT(hex_decode(KEY_A, 64, want, sizeof(want)), MASTER_KEY_LEN);
+	CHECK(memcmp(cfg.previous_key, want, MASTER_KEY_LEN) == 0);
+	CHECK(memcmp(cfg.master_key, want, MASTER_KEY_LEN) != 0);
 	env_restore();
 }
