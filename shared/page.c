@@ -83,7 +83,7 @@ page_next(struct request *r, const struct page *pg, int nrows,
 
 void
 page_respond(struct request *r, const struct page *pg, PGresult *res,
-    const char *name, page_row_fn item, int ts_col)
+    const char *name, row_json_fn item, int ts_col)
 {
 	struct json_object	*data, *list;
 	int			 i, n = PQntuples(res), shown = page_shown(pg, n);

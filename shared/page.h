@@ -15,6 +15,8 @@
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
+#include "rowjson.h"
+
 struct request;
 
 #define PAGE_LIMIT_DEFAULT	20
@@ -46,15 +48,12 @@ int	page_shown(const struct page *, int nrows);
 struct json_object	*page_next(struct request *, const struct page *,
 			    int nrows, const char *last_ts, const char *last_id);
 
-/* Builds one list item from a result row. */
-typedef struct json_object	*(*page_row_fn)(const PGresult *, int row);
-
 /*
  * Answers a fetched page: {"<name>": [item(res, i) for the rows shown],
  * "nextCursor": ...}, the cursor made from the last shown row's timestamp
  * (column ts_col, PAGE_TS_SQL) and id (column 0). Clears res.
  */
 void	page_respond(struct request *, const struct page *, PGresult *res,
-	    const char *name, page_row_fn item, int ts_col);
+	    const char *name, row_json_fn item, int ts_col);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "http.h"
 #include "rowjson.h"
 #include "validate.h"
 
@@ -98,4 +99,15 @@ row_text_array(struct json_object *obj, const char *key, const PGresult *res,
 	}
 	free(buf);
 	json_object_object_add(obj, key, arr);
+}
+
+void
+respond_row(struct request *r, PGresult *res, row_json_fn item,
+    const char *message)
+{
+	if (PQntuples(res) == 1)
+		respond_data(r, 200, item(res, 0));
+	else
+		respond_error(r, ERR_NOT_FOUND, message, NULL);
+	PQclear(res);
 }

@@ -28,4 +28,15 @@ void	row_json(struct json_object *obj, const char *key,
 void	row_text_array(struct json_object *obj, const char *key,
 	    const PGresult *res, int row, int col);
 
+/* Builds one JSON object (a product, a customer...) from a result row. */
+typedef struct json_object	*(*row_json_fn)(const PGresult *, int row);
+
+/*
+ * Answers 200 with item(res, 0) when res holds exactly one row, otherwise
+ * 404 not_found with message (NULL: the default). Clears res.
+ */
+struct request;
+void	respond_row(struct request *, PGresult *res, row_json_fn item,
+	    const char *message);
+
 #endif

@@ -17,6 +17,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "password.h"
+#include "rowjson.h"
 #include "validate.h"
 
 #define TS(col)	"to_char(" col " AT TIME ZONE 'UTC', " \
@@ -320,11 +321,7 @@ handle_me(struct app *app, struct request *r)
 	if ((res = query_or_respond(app, r, sql[STMT_MERCHANT_GET], 1,
 	    params)) == NULL)
 		return;
-	if (PQntuples(res) == 1)
-		respond_data(r, 200, merchant_json(res, 0));
-	else
-		respond_error(r, ERR_NOT_FOUND, NULL, NULL);
-	PQclear(res);
+	respond_row(r, res, merchant_json, NULL);
 }
 
 static void

@@ -376,11 +376,7 @@ handle_get(struct app *app, struct request *r)
 	if ((res = query_or_respond(app, r, sql[STMT_PRODUCT_GET], 2,
 	    params)) == NULL)
 		return;
-	if (PQntuples(res) == 1)
-		respond_data(r, 200, product_json(res, 0));
-	else
-		respond_error(r, ERR_NOT_FOUND, "no such product", NULL);
-	PQclear(res);
+	respond_row(r, res, product_json, "no such product");
 }
 
 static void
@@ -416,11 +412,7 @@ handle_update(struct app *app, struct request *r)
 	if ((res = product_write_or_respond(app, r, sql[STMT_PRODUCT_UPDATE],
 	    9, params)) == NULL)
 		return;
-	if (PQntuples(res) == 1)
-		respond_data(r, 200, product_json(res, 0));
-	else
-		respond_error(r, ERR_NOT_FOUND, "no such product", NULL);
-	PQclear(res);
+	respond_row(r, res, product_json, "no such product");
 }
 
 static void

@@ -341,11 +341,7 @@ handle_get(struct app *app, struct request *r)
 	if ((res = query_or_respond(app, r, sql[STMT_CUSTOMER_GET], 2,
 	    params)) == NULL)
 		return;
-	if (PQntuples(res) == 1)
-		respond_data(r, 200, customer_json(res, 0));
-	else
-		respond_error(r, ERR_NOT_FOUND, "no such customer", NULL);
-	PQclear(res);
+	respond_row(r, res, customer_json, "no such customer");
 }
 
 static void
@@ -396,11 +392,7 @@ handle_update(struct app *app, struct request *r)
 		respond_error(r, ERR_INTERNAL, NULL, NULL);
 		return;
 	}
-	if (PQntuples(res) == 1)
-		respond_data(r, 200, customer_json(res, 0));
-	else
-		respond_error(r, ERR_NOT_FOUND, "no such customer", NULL);
-	PQclear(res);
+	respond_row(r, res, customer_json, "no such customer");
 }
 
 int
