@@ -167,10 +167,10 @@ rate_limit_or_respond(struct app *app, struct request *r,
 	if (route->flags & ROUTE_NO_LIMIT)
 		return 0;
 	if (by_addr && !(route->flags & (ROUTE_LIMIT_BY_ADDR |
-	    ROUTE_LIMIT_WEBHOOK)))
+	    ROUTE_LIMIT_HIGH)))
 		return 0;
-	if (route->flags & ROUTE_LIMIT_WEBHOOK)
-		v = rate_limit_hit(&app->kv, "hook", r->remote_addr,
+	if (route->flags & ROUTE_LIMIT_HIGH)
+		v = rate_limit_hit(&app->kv, "high", r->remote_addr,
 		    app->cfg.rate_limit_webhook, RATE_WINDOW, &st);
 	else if (by_addr)
 		v = rate_limit_hit(&app->kv, "addr", r->remote_addr,
@@ -179,13 +179,16 @@ rate_limit_or_respond(struct app *app, struct request *r,
 		v = rate_limit_hit(&app->kv, "cred",
 		    r->principal.credential_id, app->cfg.rate_limit,
 		    RATE_WINDOW, &st);
+	/* Without Redis, only sign-in stops (password guessing); the rest is
+	 * served unlimited, and webhooks answer 503 on their own, since their
+	 * replay nonces live in Redis too. */
 	if (v == RATE_UNKNOWN) {
-		if (!by_addr) {
+		if (!(route->flags & ROUTE_LIMIT_BY_ADDR)) {
 			log_event(LOG_WARN, "rate_limit_skipped",
 			    "redis unavailable; serving without a limit");
 			return 0;
 		}
-		respond_error(r, ERR_UNAVAILABLE, "this route is paused while "
+		respond_error(r, ERR_UNAVAILABLE, "sign-in is paused while "
 		    "the rate limiter is unavailable; retry shortly", NULL);
 		return -1;
 	}

@@ -21,7 +21,8 @@ struct config {
 	long		 token_ttl;	/* seconds a login session lives */
 	long		 rate_limit;	/* per credential per minute */
 	long		 rate_limit_open; /* per client address per minute */
-	long		 rate_limit_webhook; /* per sender address per minute */
+	long		 rate_limit_webhook; /* per address per minute: webhooks,
+					    customers' return pages */
 	int		 log_level;
 };
 

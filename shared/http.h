@@ -103,7 +103,8 @@ typedef void	(*handler_fn)(struct app *, struct request *);
 #define ROUTE_NO_LIMIT		0x04	/* not rate limited at all */
 #define ROUTE_SESSION_ONLY	0x08	/* API keys are refused */
 #define ROUTE_RAW_BODY		0x10	/* body read but not parsed as JSON */
-#define ROUTE_LIMIT_WEBHOOK	0x20	/* per address, at the webhook limit */
+#define ROUTE_LIMIT_HIGH	0x20	/* per address, at the high limit: webhooks
+					   and customers behind shared NATs */
 
 struct route {
 	enum method	 method;

@@ -168,9 +168,9 @@ static const struct route routes[ROUTE__MAX] = {
 	[ROUTE_PAY_LINK] = { METHOD_GET, "/pay/:token", handle_pay_link,
 	    ROUTE_OPEN | ROUTE_NO_LIMIT },
 	[ROUTE_SUCCESS] = { METHOD_GET, "/payment/success/:provider/:ref",
-	    handle_success, ROUTE_OPEN | ROUTE_LIMIT_BY_ADDR },
+	    handle_success, ROUTE_OPEN | ROUTE_LIMIT_HIGH },
 	[ROUTE_FAILURE] = { METHOD_GET, "/payment/failure/:provider/:ref",
-	    handle_failure, ROUTE_OPEN | ROUTE_LIMIT_BY_ADDR },
+	    handle_failure, ROUTE_OPEN | ROUTE_LIMIT_HIGH },
 };
 
 static const char *const provider_choices[] = {

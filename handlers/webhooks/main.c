@@ -60,7 +60,7 @@ enum route_id {
 
 static const struct route routes[ROUTE__MAX] = {
 	[ROUTE_PAYMENT] = { METHOD_POST, "/v1/webhooks/payment/:provider",
-	    handle_payment, ROUTE_OPEN | ROUTE_RAW_BODY | ROUTE_LIMIT_WEBHOOK },
+	    handle_payment, ROUTE_OPEN | ROUTE_RAW_BODY | ROUTE_LIMIT_HIGH },
 };
 
 /*

@@ -16,7 +16,7 @@ import json
 import os
 import urllib.parse
 
-from client import (PAGE_NOT_COMPLETED, PAGE_PAID, PAYMENT_KEYS, PROVIDERS, SANDBOX_URL, SECRET_MASK, VAR_DIR,
+from client import (OPEN_RATE_LIMIT, PAGE_NOT_COMPLETED, PAGE_PAID, PAYMENT_KEYS, PROVIDERS, SANDBOX_URL, SECRET_MASK, VAR_DIR,
                     assert_envelope_error, assert_no_secrets, assert_not_found, assert_ok, assert_page_says,
                     assert_payment, assert_validation, call, check_each, configure_gateway, confirmation_jobs, drain_rules,
                     esewa_signature, event_sources, fake_ip, follow_return, genuine_webhook, get_order_by_id, get_payment,
@@ -669,3 +669,16 @@ def test_payment_start_idempotent_retry():
     other = dict(body, provider="esewa")
     assert_envelope_error(call("POST", "/v1/payments", other, token=token, headers=headers),
                           422, "idempotency_key_reused")
+
+
+def test_return_pages_take_many_customers_behind_one_address():
+    """Customers on one mobile network often share one public address: the
+    return pages are held to the high per-address limit, not sign-in's."""
+    require_sandbox()
+    _, token = register()
+    configure_gateway(token, "esewa")
+    ip = fake_ip()
+    for _ in range(OPEN_RATE_LIMIT + 5):
+        pay = start_payment(token, payment_order(token)["id"], "esewa")
+        resp = call("GET", f"/payment/failure/esewa/{pay['reference']}", ip=ip, timeout=30)
+        assert resp.status == 200, f"return page {resp.status}: {resp.text[:200]}"
