@@ -166,6 +166,7 @@ struct vctx {
 	size_t		 msglen;
 	char		*path;
 	size_t		 pathlen;
+	int		 patch;		/* top-level REQUIRED read as OPTIONAL */
 };
 
 /* Records the failing field's path and a printf-formatted message; -1. */
@@ -375,6 +376,7 @@ validate_into(struct vctx *v, struct json_object *obj,
 	const struct field	*f;
 	struct json_object	*val;
 	char			 path[PATH_MAX_LEN];
+	int			 required;
 
 	json_object_object_foreach(obj, key, unused) {
 		(void)unused;
@@ -388,15 +390,17 @@ validate_into(struct vctx *v, struct json_object *obj,
 		}
 	}
 	for (f = table; f->name != NULL; f++) {
+		required = f->required == REQUIRED &&
+		    !(v->patch && *prefix == '\0');
 		snprintf(path, sizeof(path), "%s%s%s", prefix,
 		    *prefix ? "." : "", f->name);
 		if (!json_object_object_get_ex(obj, f->name, &val)) {
-			if (f->required == REQUIRED)
+			if (required)
 				return vfail(v, path, "%s is required", path);
 			continue;
 		}
 		if (json_object_is_type(val, json_type_null)) {
-			if (f->required == REQUIRED)
+			if (required)
 				return vfail(v, path, "%s is required", path);
 			if (f->required != NULLABLE)
 				return vfail(v, path, "%s must not be null",
@@ -417,27 +421,44 @@ validate_object(struct arena *arena, struct json_object *obj,
     const struct field *table, void *out, char *msg, size_t msglen,
     char *path, size_t pathlen)
 {
-	struct vctx	v = { arena, msg, msglen, path, pathlen };
+	struct vctx	v = { arena, msg, msglen, path, pathlen, 0 };
 
 	return validate_into(&v, obj, table, out, "");
 }
 
-int
-fields_or_respond(struct request *r, const struct field *table, void *out)
+/* The request body through table; patch: top-level fields all optional. */
+static int
+body_fields_or_respond(struct request *r, const struct field *table,
+    void *out, int patch)
 {
 	struct json_object	*empty = NULL;
 	char			 msg[256], path[PATH_MAX_LEN];
+	struct vctx		 v = { &r->arena, msg, sizeof(msg), path,
+				    sizeof(path), patch };
 	int			 rc;
 
 	if (r->json == NULL)
 		empty = json_object_new_object();
-	rc = validate_object(&r->arena, r->json != NULL ? r->json : empty,
-	    table, out, msg, sizeof(msg), path, sizeof(path));
+	rc = validate_into(&v, r->json != NULL ? r->json : empty, table, out,
+	    "");
 	if (empty != NULL)
 		json_object_put(empty);
 	if (rc != 0)
 		respond_error(r, ERR_VALIDATION, msg, path);
 	return rc;
+}
+
+int
+fields_or_respond(struct request *r, const struct field *table, void *out)
+{
+	return body_fields_or_respond(r, table, out, 0);
+}
+
+int
+patch_fields_or_respond(struct request *r, const struct field *table,
+    void *out)
+{
+	return body_fields_or_respond(r, table, out, 1);
 }
 
 struct jscan {

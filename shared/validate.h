@@ -92,6 +92,11 @@ int	validate_object(struct arena *, struct json_object *obj,
 /* validate_object() on the request body; answers 422 and returns -1 on failure. */
 int	fields_or_respond(struct request *, const struct field *table, void *out);
 
+/* The same for a PATCH: the create table's REQUIRED top-level fields are
+ * optional (nested objects keep their own rules), so one table serves both. */
+int	patch_fields_or_respond(struct request *, const struct field *table,
+	    void *out);
+
 /*
  * Rupees as JSON text ("1499.99", "1500", "0.5") to paisa. Returns 0, or -1
  * for negatives, exponents, more than two decimals or overflow.

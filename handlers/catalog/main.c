@@ -122,8 +122,8 @@ struct product_in {
 	const char	*image_urls_json; /* the same as JSON text, for SQL */
 };
 
-/* POST: name, price and sku required. */
-static const struct field create_fields[] = {
+/* POST: name, price and sku required; PATCH reads it with all optional. */
+static const struct field product_fields[] = {
 	{ "name", FIELD_STRING, REQUIRED, 1, 200,
 	    offsetof(struct product_in, name), NULL, 0, NULL },
 	{ "description", FIELD_TEXT, OPTIONAL, 0, 5000,
@@ -131,26 +131,6 @@ static const struct field create_fields[] = {
 	{ "price", FIELD_MONEY, REQUIRED, 0, PRICE_MAX_PAISA,
 	    offsetof(struct product_in, price), NULL, 0, NULL },
 	{ "sku", FIELD_STRING, REQUIRED, 1, 64,
-	    offsetof(struct product_in, sku), NULL, 0, NULL },
-	{ "stock", FIELD_INT, OPTIONAL, 0, STOCK_MAX,
-	    offsetof(struct product_in, stock), NULL, 0, NULL },
-	{ "active", FIELD_BOOL, OPTIONAL, 0, 0,
-	    offsetof(struct product_in, active), NULL, 0, NULL },
-	{ "imageUrls", FIELD_STRING_ARRAY, OPTIONAL, 0, IMAGE_URLS_MAX,
-	    offsetof(struct product_in, image_urls), NULL, URL_CHARS_MAX,
-	    NULL },
-	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
-};
-
-/* PATCH: the same fields, all optional. */
-static const struct field update_fields[] = {
-	{ "name", FIELD_STRING, OPTIONAL, 1, 200,
-	    offsetof(struct product_in, name), NULL, 0, NULL },
-	{ "description", FIELD_TEXT, OPTIONAL, 0, 5000,
-	    offsetof(struct product_in, description), NULL, 0, NULL },
-	{ "price", FIELD_MONEY, OPTIONAL, 0, PRICE_MAX_PAISA,
-	    offsetof(struct product_in, price), NULL, 0, NULL },
-	{ "sku", FIELD_STRING, OPTIONAL, 1, 64,
 	    offsetof(struct product_in, sku), NULL, 0, NULL },
 	{ "stock", FIELD_INT, OPTIONAL, 0, STOCK_MAX,
 	    offsetof(struct product_in, stock), NULL, 0, NULL },
@@ -233,12 +213,13 @@ image_urls_or_respond(struct request *r, struct product_in *in)
 	return 0;
 }
 
-/* Reads a product body through table. Returns 0, or -1 having answered. */
+/* Reads a product body (a PATCH with every field optional). Returns 0,
+ * or -1 having answered. */
 static int
-product_or_respond(struct request *r, const struct field *table,
-    struct product_in *in)
+product_or_respond(struct request *r, int patch, struct product_in *in)
 {
-	if (fields_or_respond(r, table, in) != 0 ||
+	if ((patch ? patch_fields_or_respond(r, product_fields, in) :
+	    fields_or_respond(r, product_fields, in)) != 0 ||
 	    image_urls_or_respond(r, in) != 0)
 		return -1;
 	if (in->sku != NULL && in->sku[strspn(in->sku, SKU_CHARS)] != '\0') {
@@ -309,7 +290,7 @@ handle_create(struct app *app, struct request *r)
 	char			 id[RANDOM_ID_MAX], price[24], stock[24];
 	const char		*params[9];
 
-	if (product_or_respond(r, create_fields, &in) != 0)
+	if (product_or_respond(r, 0, &in) != 0)
 		return;
 	if (random_id("prod", id) != 0) {
 		respond_error(r, ERR_INTERNAL, NULL, NULL);
@@ -387,7 +368,7 @@ handle_update(struct app *app, struct request *r)
 	char			 price[24], stock[24];
 	const char		*params[9];
 
-	if (product_or_respond(r, update_fields, &in) != 0)
+	if (product_or_respond(r, 1, &in) != 0)
 		return;
 	if (in.name == NULL && in.description == NULL && !in.price.present &&
 	    in.sku == NULL && !in.stock.present && !in.active.present &&

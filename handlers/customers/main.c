@@ -107,28 +107,14 @@ struct customer_in {
 					   non-NULL when sent */
 };
 
-/* Phone min 1: foreign numbers written +<country>... are taken too. */
+/* Phone min 1: foreign numbers written +<country>... are taken too. PATCH
+ * reads the same table with every field optional. */
 static const struct field create_fields[] = {
 	{ "firstName", FIELD_STRING, REQUIRED, 1, 80,
 	    offsetof(struct customer_in, first_name), NULL, 0, NULL },
 	{ "lastName", FIELD_STRING, OPTIONAL, 0, 80,
 	    offsetof(struct customer_in, last_name), NULL, 0, NULL },
 	{ "phone", FIELD_PHONE, REQUIRED, 1, 0,
-	    offsetof(struct customer_in, phone), NULL, 0, NULL },
-	{ "email", FIELD_EMAIL, NULLABLE, 0, 0,
-	    offsetof(struct customer_in, email), NULL, 0, NULL },
-	{ "addresses", FIELD_ARRAY, OPTIONAL, 0, ADDRESSES_MAX,
-	    offsetof(struct customer_in, addresses), customer_address_fields,
-	    sizeof(struct address), NULL },
-	{ NULL, 0, 0, 0, 0, 0, NULL, 0, NULL },
-};
-
-static const struct field update_fields[] = {
-	{ "firstName", FIELD_STRING, OPTIONAL, 1, 80,
-	    offsetof(struct customer_in, first_name), NULL, 0, NULL },
-	{ "lastName", FIELD_STRING, OPTIONAL, 0, 80,
-	    offsetof(struct customer_in, last_name), NULL, 0, NULL },
-	{ "phone", FIELD_PHONE, OPTIONAL, 1, 0,
 	    offsetof(struct customer_in, phone), NULL, 0, NULL },
 	{ "email", FIELD_EMAIL, NULLABLE, 0, 0,
 	    offsetof(struct customer_in, email), NULL, 0, NULL },
@@ -351,7 +337,7 @@ handle_update(struct app *app, struct request *r)
 	PGresult		*res;
 	const char		*params[8];
 
-	if (fields_or_respond(r, update_fields, &in) != 0)
+	if (patch_fields_or_respond(r, create_fields, &in) != 0)
 		return;
 	if (in.first_name == NULL && in.last_name == NULL &&
 	    in.phone == NULL && in.email == NULL &&
