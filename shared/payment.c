@@ -453,7 +453,8 @@ out:
 
 enum settle_result
 payment_check(struct app *app, const char *merchant_id,
-    const char *payment_id, const char *source, int customer_left)
+    const char *payment_id, const struct gateway *known, const char *source,
+    int customer_left)
 {
 	const char		*params[2] = { payment_id, merchant_id };
 	const char		*params3[3];
@@ -466,7 +467,6 @@ payment_check(struct app *app, const char *merchant_id,
 	char			 reference[64], provider_ref[64], err[256];
 	char			 note[160];
 	int64_t			 amount;
-	int			 g;
 
 	memset(&st, 0, sizeof(st));
 	memset(&gw, 0, sizeof(gw));
@@ -491,8 +491,9 @@ payment_check(struct app *app, const char *merchant_id,
 		goto out;
 	}
 	/* A disabled gateway still answers for payments already started. */
-	g = gateway_load(app, merchant_id, p, &gw);
-	if (g != GATEWAY_LOADED && g != GATEWAY_DISABLED)
+	if (known != NULL && known->provider == p)
+		gw = *known;
+	else if (!gateway_usable(gateway_load(app, merchant_id, p, &gw)))
 		goto out;
 	gateway_urls_for(p, gw.test_mode, &urls);
 	switch (gateway_status(&gw, &urls, reference, provider_ref, amount, &st,

@@ -61,7 +61,9 @@ const char	*settle_result_name(enum settle_result);
 
 /*
  * Asks the gateway's status API about a payment and settles it. The
- * session's scope must be the payment's merchant. source says who asked
+ * session's scope must be the payment's merchant. known, when not NULL, is
+ * the merchant's gateway the caller already loaded (saves a second read and
+ * unsealing). source says who asked
  * ("return", "webhook", "reconcile"), for the event log. customer_left is 1
  * when the customer came back on the gateway's failure page: a gateway
  * that then has no such payment (eSewa's NOT_FOUND) means it was
@@ -69,8 +71,8 @@ const char	*settle_result_name(enum settle_result);
  * from any number of processes at once for the same payment.
  */
 enum settle_result	payment_check(struct app *, const char *merchant_id,
-			    const char *payment_id, const char *source,
-			    int customer_left);
+			    const char *payment_id, const struct gateway *known,
+			    const char *source, int customer_left);
 
 /*
  * The public base URL of this service (PUBLIC_BASE_URL, default

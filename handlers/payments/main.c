@@ -908,6 +908,7 @@ handle_return(struct app *app, struct request *r, int success)
 	PGresult		*res = NULL;
 	char			 merchant[RANDOM_ID_MAX], payment[RANDOM_ID_MAX];
 	char			 key[TOKEN_HASH_HEX + 8], *note;
+	int			 loaded;
 
 	memset(&gw, 0, sizeof(gw));
 	if (provider_parse(r->params[0], &p) != 0) {
@@ -920,8 +921,8 @@ handle_return(struct app *app, struct request *r, int success)
 		return;
 	note = success ? "browser came back on the success page" :
 	    "browser came back on the failure page";
-	if (success && r->query[0] != '\0' && gateway_usable(
-	    gateway_load(app, merchant, p, &gw))) {
+	loaded = gateway_usable(gateway_load(app, merchant, p, &gw));
+	if (success && r->query[0] != '\0' && loaded) {
 		if (gateway_read_claim(&gw, r->query, &claim) != 0)
 			note = "unreadable return parameters";
 		else if (claim.signature < 0)
@@ -942,7 +943,8 @@ handle_return(struct app *app, struct request *r, int success)
 		    "this payment just now. Please refresh in a minute.");
 		goto out;
 	}
-	result = payment_check(app, merchant, payment, "return", !success);
+	result = payment_check(app, merchant, payment, loaded ? &gw : NULL,
+	    "return", !success);
 	if ((res = payment_or_respond(app, r, payment)) == NULL)
 		goto out;
 	result_page(r, result, provider_name(p), PQgetvalue(res, 0, 14));

@@ -468,59 +468,55 @@ locate_or_respond(struct app *app, struct request *r, struct delivery *d,
 }
 
 /*
- * Reads the claim with the merchant's gateway secret. Returns 0 with the
- * claim filled and verified as far as anyone signed it, or -1 having
- * answered: 401 for a bad gateway signature, or for a claim nobody signed.
+ * Loads the merchant's gateway into gw (the caller wipes it) and reads the
+ * claim with its secret. Returns 0 with the claim filled and verified as
+ * far as anyone signed it, or -1 having answered: 401 for a bad gateway
+ * signature, or for a claim nobody signed.
  */
 static int
 claim_or_respond(struct app *app, struct request *r, struct delivery *d,
-    const char *query, const char *reference, struct pay_claim *claim)
+    const char *query, const char *reference, struct gateway *gw,
+    struct pay_claim *claim)
 {
-	struct gateway	gw;
-	int		rc = -1;
-
-	memset(&gw, 0, sizeof(gw));
-	switch (gateway_load(app, d->merchant, d->provider, &gw)) {
+	switch (gateway_load(app, d->merchant, d->provider, gw)) {
 	case GATEWAY_LOADED:
 	case GATEWAY_DISABLED:
 		break;
 	case GATEWAY_DB_DOWN:
 		reject(app, r, d, NULL, ERR_UNAVAILABLE, NULL, NULL);
-		goto out;
+		return -1;
 	default:
 		log_event(LOG_ERROR, "webhook_gateway_unusable", "%s %s",
 		    d->merchant, provider_name(d->provider));
 		reject(app, r, d, NULL, ERR_INTERNAL, NULL, NULL);
-		goto out;
+		return -1;
 	}
-	if (gateway_read_claim(&gw, query, claim) != 0 ||
+	if (gateway_read_claim(gw, query, claim) != 0 ||
 	    strcmp(claim->reference, reference) != 0) {
 		reject(app, r, d, NULL, ERR_VALIDATION, arena_printf(&r->arena,
 		    "the body is not a readable %s payment notification",
 		    provider_name(d->provider)), NULL);
-		goto out;
+		return -1;
 	}
 	if (claim->signature < 0) {
 		reject(app, r, d, NULL, ERR_INVALID_SIGNATURE, arena_printf(
 		    &r->arena, "the %s signature does not verify",
 		    provider_name(d->provider)), NULL);
-		goto out;
+		return -1;
 	}
 	if (claim->signature == 0 && !d->seed_signed) {
 		reject(app, r, d, "unsigned", ERR_INVALID_SIGNATURE, "the body "
 		    "is unsigned: send X-Signature and X-Timestamp", NULL);
-		goto out;
+		return -1;
 	}
-	rc = 0;
-out:
-	wipe(&gw, sizeof(gw));
-	return rc;
+	return 0;
 }
 
 static void
 handle_payment(struct app *app, struct request *r)
 {
 	struct delivery		 d;
+	struct gateway		 gw;
 	struct pay_claim	 claim;
 	struct json_object	*obj = NULL, *data, *pay;
 	enum settle_result	 result;
@@ -532,6 +528,7 @@ handle_payment(struct app *app, struct request *r)
 	int			 stored;
 
 	memset(&d, 0, sizeof(d));
+	memset(&gw, 0, sizeof(gw));
 	if (provider_parse(r->params[0], &d.provider) != 0) {
 		respond_error(r, ERR_NOT_FOUND, "the provider is not esewa, "
 		    "khalti or fonepay", NULL);
@@ -559,7 +556,7 @@ handle_payment(struct app *app, struct request *r)
 		goto release;
 	}
 	if (locate_or_respond(app, r, &d, reference) != 0 ||
-	    claim_or_respond(app, r, &d, query, reference, &claim) != 0)
+	    claim_or_respond(app, r, &d, query, reference, &gw, &claim) != 0)
 		goto release;
 
 	/* The same bytes delivered again are one event. */
@@ -575,7 +572,7 @@ handle_payment(struct app *app, struct request *r)
 		goto release;
 	}
 
-	result = payment_check(app, d.merchant, d.payment, "webhook", 0);
+	result = payment_check(app, d.merchant, d.payment, &gw, "webhook", 0);
 	switch (result) {
 	case SETTLE_UNREACHABLE:
 		reject(app, r, &d, "accepted:unreachable", ERR_UNAVAILABLE,
@@ -624,6 +621,7 @@ out:
 	if (obj != NULL)
 		json_object_put(obj);
 	PQclear(res);
+	wipe(&gw, sizeof(gw));
 }
 
 int

@@ -197,7 +197,7 @@ task_reconcile(struct app *app)
 			rc = st == DB_DOWN ? -1 : 0;
 			break;
 		}
-		result = payment_check(app, merchant, payment, "reconcile", 0);
+		result = payment_check(app, merchant, payment, NULL, "reconcile", 0);
 		switch (result) {
 		case SETTLE_PENDING:
 		case SETTLE_ALREADY_PAID:
